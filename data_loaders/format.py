@@ -1,0 +1,142 @@
+"""The official on-disk format of the audio2photoreal data set: constants, file names, readers and writers.
+
+One folder per person (e.g. `dataset/PXB184/`), holding for each scene NN (names sorted = scene order):
+
+| file                              | content                                                                  |
+|-----------------------------------|--------------------------------------------------------------------------|
+| `sceneNN_audio.wav`               | 48 kHz, 2 channels, 16-bit PCM; channel 0 = this person, channel 1 = the |
+|                                   | conversation partner; exactly SAMPLES_PER_FRAME x T samples              |
+| `sceneNN_body_pose.npy`           | float32 (T, 104) joint angles (radians) and root translation (cm)        |
+| `sceneNN_face_expression.npy`     | float32 (T, 256) face expression codes                                   |
+| `sceneNN_missing_face_frames.npy` | 1-D int array: indices of frames whose face code is missing or corrupt   |
+| `data_stats.pth`                  | torch.save of a plain dict of numpy arrays (keys in `data_loaders.stats`)|
+
+Time runs at FPS = 30 frames per second, so one frame holds 1600 audio samples. In memory, audio is a float32
+array (N, 2) in [-1, 1]; motion is (T, C). Split by sorted scene order: the last 4 scenes are test, the 2
+before them validation, the rest train.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+FPS = 30
+SAMPLE_RATE = 48_000
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 1600
+POSE_DIM = 104
+FACE_DIM = 256
+KEYFRAME_STEP = 30  # guide poses at 1 fps
+
+AUDIO_SUFFIX = "_audio.wav"
+POSE_SUFFIX = "_body_pose.npy"
+FACE_SUFFIX = "_face_expression.npy"
+MISSING_SUFFIX = "_missing_face_frames.npy"
+STATS_FILE = "data_stats.pth"
+SCENE_FILE_SUFFIXES = (AUDIO_SUFFIX, POSE_SUFFIX, FACE_SUFFIX, MISSING_SUFFIX)
+
+NUM_TEST_SCENES = 4
+NUM_VAL_SCENES = 2
+
+
+class FormatError(ValueError):
+    """A file of a person folder breaks the format; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Paths of one scene's four files inside a person folder."""
+    folder: Path
+    name: str  # e.g. "scene01"
+
+    def path(self, suffix: str) -> Path:
+        return self.folder / f"{self.name}{suffix}"
+
+    @property
+    def audio(self) -> Path:
+        return self.path(AUDIO_SUFFIX)
+
+    @property
+    def pose(self) -> Path:
+        return self.path(POSE_SUFFIX)
+
+    @property
+    def face(self) -> Path:
+        return self.path(FACE_SUFFIX)
+
+    @property
+    def missing(self) -> Path:
+        return self.path(MISSING_SUFFIX)
+
+
+_SCENE_NAME = re.compile(r"^(?P<name>.+?)(" + "|".join(re.escape(s) for s in SCENE_FILE_SUFFIXES) + r")$")
+
+
+def list_scenes(folder: str | os.PathLike) -> list[Scene]:
+    """Scenes of a person folder in sorted order: every name that has at least one scene file."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FormatError(f"{folder}: not a folder; pass a person folder such as dataset/PXB184")
+    names = {m.group("name") for f in os.listdir(folder) if (m := _SCENE_NAME.match(f))}
+    return [Scene(folder, name) for name in sorted(names)]
+
+
+def split_scenes(scenes: list, split: str) -> list:
+    """The scenes of `split` ("train", "val" or "test") by the original's rule on sorted scene order."""
+    n = len(scenes)
+    bounds = {"train": (0, n - NUM_TEST_SCENES - NUM_VAL_SCENES),
+              "val": (n - NUM_TEST_SCENES - NUM_VAL_SCENES, n - NUM_TEST_SCENES),
+              "test": (n - NUM_TEST_SCENES, n)}
+    if split not in bounds:
+        raise ValueError(f"split must be one of {sorted(bounds)}, got {split!r}")
+    lo, hi = bounds[split]
+    return scenes[max(lo, 0):max(hi, 0)]
+
+
+def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """(samples (N, channels) float32 in [-1, 1], sample rate). Raises FormatError for unreadable files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FormatError(f"{path}: file not found")
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as err:
+        raise FormatError(f"{path}: not a readable audio file ({err}); give a WAV/FLAC/OGG/MP3 file") from err
+    return audio, rate
+
+
+def write_wav(path: str | os.PathLike, audio: np.ndarray, rate: int = SAMPLE_RATE) -> None:
+    """Write (N, channels) float audio in [-1, 1] as 16-bit PCM WAV (the official format), atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.wav")
+    sf.write(str(tmp), np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16")
+    os.replace(tmp, path)
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """np.save atomically (a partly written file never carries the final name)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def write_scene(folder: str | os.PathLike, name: str, audio: np.ndarray, pose: np.ndarray, face: np.ndarray,
+                missing_frames: np.ndarray) -> Scene:
+    """Write one scene in the official format: audio (T*1600, 2), pose (T, 104), face (T, 256), missing (M,)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    scene = Scene(folder, name)
+    frames = pose.shape[0]
+    if audio.shape != (frames * SAMPLES_PER_FRAME, 2) or face.shape[0] != frames:
+        raise ValueError(f"scene {name}: audio {audio.shape}, pose {pose.shape}, face {face.shape} do not "
+                         f"describe the same {frames} frames")
+    write_wav(scene.audio, audio)
+    write_npy(scene.pose, pose.astype(np.float32))
+    write_npy(scene.face, face.astype(np.float32))
+    write_npy(scene.missing, np.asarray(missing_frames, dtype=np.int64))
+    return scene

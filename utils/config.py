@@ -1,0 +1,149 @@
+"""One configuration mechanism for every command: dataclasses turned into argparse.
+
+A command declares what it takes as dataclasses whose fields are made with `arg(...)`:
+
+    @dataclass
+    class OptimConfig:
+        lr: float = arg(1e-4, "peak learning rate of AdamW")
+        betas: tuple[float, float] = arg((0.9, 0.99), "AdamW betas")
+
+    optim, = parse_config([OptimConfig], description="...")
+
+Every field becomes `--name`; the help text, default and type come from the field. bool fields become
+`--name / --no-name`, `Optional[X]` fields accept `none`, `Literal[...]` fields become choices, and
+tuple/list fields take several values. Two dataclasses may not declare the same field name.
+`save_args_json` / `load_args_json` write and read the merged fields as a flat `args.json`, the file the
+original code writes next to every checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+
+def arg(default: Any, help: str, **extra: Any) -> Any:
+    """A dataclass field with a default and a help text (mutable defaults are copied per instance)."""
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **extra})
+    return dataclasses.field(default=default, metadata={"help": help, **extra})
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(members) == 1 and len(typing.get_args(tp)) == 2:
+            return members[0], True
+    return tp, False
+
+
+def _scalar_parser(tp: Any, optional: bool):
+    def convert(text: str):
+        if optional and text.lower() in ("none", "null", ""):
+            return None
+        return tp(text)
+    convert.__name__ = getattr(tp, "__name__", "value")
+    return convert
+
+
+def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field, tp: Any) -> None:
+    name = "--" + field.name
+    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    help_text = field.metadata.get("help", "")
+    tp, optional = _unwrap_optional(tp)
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        parser.add_argument(name, action=argparse.BooleanOptionalAction, default=default,
+                            help=f"{help_text} (default: {default})")
+    elif origin is Literal:
+        choices = list(typing.get_args(tp))
+        parser.add_argument(name, type=type(choices[0]), choices=choices, default=default,
+                            help=f"{help_text} (default: {default})")
+    elif origin in (list, tuple):
+        item_args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        item = item_args[0] if item_args else str
+        nargs = "*" if origin is list or Ellipsis in typing.get_args(tp) else len(item_args)
+        parser.add_argument(name, type=item, nargs=nargs, default=default,
+                            help=f"{help_text} (default: {' '.join(map(str, default or []))})")
+    else:
+        parser.add_argument(name, type=_scalar_parser(tp, optional), default=default,
+                            help=f"{help_text} (default: {default})")
+
+
+def build_parser(config_types: Sequence[type], description: str = "") -> argparse.ArgumentParser:
+    """An argparse parser with one argument group per dataclass, one flag per field."""
+    parser = argparse.ArgumentParser(description=description)
+    seen: dict[str, str] = {}
+    for config_type in config_types:
+        group = parser.add_argument_group(config_type.__name__, (config_type.__doc__ or "").strip().split("\n")[0])
+        hints = typing.get_type_hints(config_type)
+        for field in dataclasses.fields(config_type):
+            if field.name in seen:
+                raise TypeError(f"field {field.name!r} is declared by both {seen[field.name]} and {config_type.__name__}")
+            seen[field.name] = config_type.__name__
+            _add_field(group, field, hints[field.name])
+    return parser
+
+
+def _instantiate(config_type: type, values: dict[str, Any]) -> Any:
+    hints = typing.get_type_hints(config_type)
+    kwargs = {}
+    for field in dataclasses.fields(config_type):
+        if field.name not in values:
+            continue
+        value = values[field.name]
+        if typing.get_origin(_unwrap_optional(hints[field.name])[0]) is tuple and value is not None:
+            value = tuple(value)
+        kwargs[field.name] = value
+    return config_type(**kwargs)
+
+
+def parse_config(config_types: Sequence[type], argv: Sequence[str] | None = None, description: str = "",
+                 defaults: dict[str, Any] | None = None) -> tuple:
+    """Parse `argv` (default: sys.argv[1:]) into one instance of each dataclass, in order.
+
+    `defaults` overrides field defaults (e.g. values read from a checkpoint's args.json) while flags given
+    on the command line still win.
+    """
+    parser = build_parser(config_types, description)
+    if defaults:
+        known = {a.dest for a in parser._actions}
+        parser.set_defaults(**{k: v for k, v in defaults.items() if k in known})
+    namespace = vars(parser.parse_args(argv))
+    return tuple(_instantiate(t, namespace) for t in config_types)
+
+
+def merged_dict(*configs: Any) -> dict[str, Any]:
+    """The fields of several dataclass instances as one flat dict (the layout of args.json)."""
+    merged: dict[str, Any] = {}
+    for config in configs:
+        merged.update(dataclasses.asdict(config))
+    return merged
+
+
+def save_args_json(path: str | os.PathLike, *configs: Any) -> None:
+    """Write the merged fields, sorted and indented like the original's args.json, atomically."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(merged_dict(*configs), indent=4, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def load_args_json(path: str | os.PathLike) -> dict[str, Any]:
+    """The flat dict stored by `save_args_json`; a clear error names the missing file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: args.json not found; it is written by the trainer next to its "
+                                f"checkpoints — pass the checkpoint inside a training --save_dir")
+    return json.loads(path.read_text())
+
+
+def from_dict(config_type: type, values: dict[str, Any]) -> Any:
+    """An instance of `config_type` from a flat dict, ignoring keys that belong to other dataclasses."""
+    return _instantiate(config_type, values)
