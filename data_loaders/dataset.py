@@ -1,0 +1,159 @@
+"""`SocialDataset`: windows of one person's conversations (motion + stereo audio), normalised, as training items.
+
+All scenes of the split are read once (through `data_loaders.validate.load_scene`), normalised with the
+person's `data_stats.pth` and kept in memory. Scenes whose face frames are all missing are skipped (for face
+and pose, as the original). For face data, the normalised codes of missing frames are set to 0.
+
+Two ways to cut windows of up to L = max_seq_length frames:
+
+* random windows (train; val when asked): `ds[seed]` draws everything from np.random.default_rng(seed), so
+  an item depends on its integer seed alone. The scene is drawn with probability proportional to its length,
+  the window length uniformly in [min_seq_length, max_seq_length) (exactly max_seq_length when
+  random_lengths is off), the start uniformly in [0, T - length]. A scene shorter than the window is taken
+  whole. A window without a valid face frame is redrawn up to MAX_WINDOW_TRIES times; then the window is
+  placed around a valid frame of the last drawn scene. `len(ds)` is the number of frames (informational).
+* fixed windows (val, test): chunks starting at 0, L, 2L, ... of every scene, keeping every FULL chunk (the
+  original also drops the last full chunk when T - L is a multiple of L; we keep it) and dropping the
+  trailing partial chunk; a scene shorter than L gives one chunk holding the whole scene. `ds[i]` for
+  i < len(ds) is chunk i in scene order, with item seed i.
+
+An item is a dict (T = max_seq_length, C = nfeats, padding is zeros in normalised space):
+
+| key         | shape / dtype        | meaning                                                        |
+|-------------|----------------------|----------------------------------------------------------------|
+| `motion`    | (T, C) float32       | normalised face codes or pose                                  |
+| `mask`      | (T,) bool            | frame < length                                                 |
+| `valid`     | (T,) bool            | mask and (face only) the face code is present                 |
+| `audio`     | (T*1600, 2) float32  | normalised waveform, channel 0 = person, 1 = partner          |
+| `keyframes` | (T//30, C) float32   | motion[::30] (1 fps guide poses)                               |
+| `lengths`   | () int64             | frames of the window                                           |
+| `seed`      | () int64             | the item's seed (all randomness of the loss is drawn from it)  |
+| `scene`     | str                  | scene name, e.g. "scene01"                                     |
+| `start`     | int                  | first frame of the window in the scene                         |
+
+`collate(items)` stacks them into the batch contract (B first; "scene" and "start" become lists).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from data_loaders.format import KEYFRAME_STEP, SAMPLES_PER_FRAME, FormatError, list_scenes, split_scenes
+from data_loaders.stats import Normalizer, load_stats
+from data_loaders.validate import load_scene
+
+MAX_WINDOW_TRIES = 20
+
+
+@dataclass
+class _Scene:
+    """One scene in memory: motion (T, C) and audio (T*1600, 2) normalised float32, valid (T,) bool."""
+    name: str
+    motion: np.ndarray
+    audio: np.ndarray
+    valid: np.ndarray
+
+
+class SocialDataset(torch.utils.data.Dataset):
+    """Windows of a person folder's `split` ("train" | "val" | "test") for `data_format` "face" | "pose"."""
+
+    def __init__(self, root: str | os.PathLike, split: str, data_format: str = "face", max_seq_length: int = 600,
+                 min_seq_length: int = 400, random_lengths: bool = True, random_windows: bool | None = None):
+        """random_windows: draw random windows by seed (default: only for the train split)."""
+        if data_format not in ("face", "pose"):
+            raise ValueError(f"data_format must be 'face' or 'pose', got {data_format!r}")
+        if not 0 < min_seq_length <= max_seq_length:
+            raise ValueError(f"need 0 < min_seq_length <= max_seq_length, got {min_seq_length}, {max_seq_length}")
+        self.root, self.split, self.data_format = Path(root), split, data_format
+        self.max_seq_length, self.min_seq_length, self.random_lengths = max_seq_length, min_seq_length, random_lengths
+        self.random_windows = split == "train" if random_windows is None else random_windows
+        self.stats = load_stats(root)
+        self.normalizer = Normalizer(self.stats)
+        self.nfeats = self.normalizer.dim(data_format)
+        self.scenes = self._load(split_scenes(list_scenes(root), split))
+        self.scene_lengths = np.array([len(scene.motion) for scene in self.scenes])
+        self.scene_weights = self.scene_lengths / self.scene_lengths.sum()  # scene drawn proportionally to length
+        self.windows = [] if self.random_windows else self._fixed_windows()
+
+    def _load(self, scenes) -> list[_Scene]:
+        pose_dim, face_dim = self.normalizer.dim("pose"), self.normalizer.dim("face")
+        loaded = []
+        for scene in scenes:
+            data = load_scene(scene, pose_dim, face_dim)
+            if not data.face_valid.any():
+                continue
+            motion = self.normalizer.normalize(data.face if self.data_format == "face" else data.pose,
+                                               self.data_format)
+            if self.data_format == "face":
+                motion[~data.face_valid] = 0.0
+                valid = data.face_valid
+            else:
+                valid = np.ones(data.frames, bool)
+            loaded.append(_Scene(data.name, motion, self.normalizer.normalize(data.audio, "audio"), valid))
+        if not loaded:
+            raise FormatError(f"{self.root}: the {self.split!r} split has no scene with a face frame present "
+                              f"(it holds {len(scenes)} scenes); check the folder with "
+                              f"`python -m data_loaders.validate {self.root}`")
+        return loaded
+
+    def _fixed_windows(self) -> list[tuple[int, int, int]]:
+        """(scene index, start, length) of every fixed chunk, in scene order."""
+        size = self.max_seq_length
+        windows = []
+        for index, frames in enumerate(self.scene_lengths):
+            if frames < size:
+                windows.append((index, 0, int(frames)))
+            else:
+                windows += [(index, start, size) for start in range(0, frames - size + 1, size)]
+        return windows
+
+    def __len__(self) -> int:
+        return int(self.scene_lengths.sum()) if self.random_windows else len(self.windows)
+
+    def _random_window(self, rng: np.random.Generator) -> tuple[int, int, int]:
+        """(scene index, start, length) of a window holding at least one valid frame."""
+        for _ in range(MAX_WINDOW_TRIES):
+            index = int(rng.choice(len(self.scenes), p=self.scene_weights))
+            frames = int(self.scene_lengths[index])
+            wanted = (int(rng.integers(self.min_seq_length, self.max_seq_length))
+                      if self.random_lengths and self.min_seq_length < self.max_seq_length else self.max_seq_length)
+            length = min(wanted, frames)
+            start = int(rng.integers(0, frames - length + 1))
+            if self.scenes[index].valid[start:start + length].any():
+                return index, start, length
+        anchor = int(rng.choice(np.flatnonzero(self.scenes[index].valid)))
+        start = int(np.clip(anchor - rng.integers(0, length), 0, frames - length))
+        return index, start, length
+
+    def __getitem__(self, key: int) -> dict:
+        """Random windows: the item drawn from seed `key`. Fixed windows: chunk `key` (seed = key)."""
+        if self.random_windows:
+            index, start, length = self._random_window(np.random.default_rng(key))
+        else:
+            index, start, length = self.windows[key]
+        return self._item(index, start, length, key)
+
+    def _item(self, index: int, start: int, length: int, seed: int) -> dict:
+        scene, size = self.scenes[index], self.max_seq_length
+        motion = np.zeros((size, self.nfeats), np.float32)
+        motion[:length] = scene.motion[start:start + length]
+        audio = np.zeros((size * SAMPLES_PER_FRAME, 2), np.float32)
+        audio[:length * SAMPLES_PER_FRAME] = scene.audio[start * SAMPLES_PER_FRAME:(start + length) * SAMPLES_PER_FRAME]
+        mask = np.arange(size) < length
+        valid = mask.copy()
+        valid[:length] &= scene.valid[start:start + length]
+        return {"motion": torch.from_numpy(motion), "mask": torch.from_numpy(mask),
+                "valid": torch.from_numpy(valid), "audio": torch.from_numpy(audio),
+                "keyframes": torch.from_numpy(motion[::KEYFRAME_STEP][:size // KEYFRAME_STEP].copy()),
+                "lengths": torch.tensor(length, dtype=torch.int64), "seed": torch.tensor(seed, dtype=torch.int64),
+                "scene": scene.name, "start": start}
+
+
+def collate(items: list[dict]) -> dict:
+    """Batch of items: tensors stacked along a new first axis; "scene" and "start" as lists."""
+    return {key: torch.stack([item[key] for item in items]) if isinstance(items[0][key], torch.Tensor)
+            else [item[key] for item in items] for key in items[0]}

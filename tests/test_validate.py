@@ -1,0 +1,142 @@
+"""The validator: a good folder passes; each fault is reported with the file (and frame) and the fix;
+load_scene raises the same messages; the CLI lists every fault and exits 1."""
+import numpy as np
+import pytest
+
+from data_loaders import validate
+from data_loaders.format import STATS_FILE, FormatError, Scene, list_scenes, write_wav
+from data_loaders.validate import load_scene, validate_folder
+from tests.data_fixtures import make_person_folder
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return make_person_folder(tmp_path / "P0", frames=60)
+
+
+def scene(folder, number=3) -> Scene:
+    return list_scenes(folder)[number - 1]
+
+
+def only_error(folder):
+    problems = validate_folder(folder)
+    assert len(problems) == 1 and not problems[0].warning, [str(p) for p in problems]
+    return problems[0]
+
+
+def test_generated_folder_passes_and_loads(folder):
+    assert validate_folder(folder) == []
+    data = load_scene(scene(folder))
+    assert data.audio.shape == (60 * 1600, 2) and data.audio.dtype == np.float32
+    assert data.pose.shape == (60, 104) and data.face.shape == (60, 256) and data.pose.dtype == np.float32
+    assert data.face_valid.dtype == bool and (~data.face_valid).sum() == 3
+    assert np.array_equal(np.flatnonzero(~data.face_valid), np.sort(np.load(scene(folder).missing)))
+
+
+def test_missing_file_of_a_scene(folder):
+    scene(folder).audio.unlink()
+    problem = only_error(folder)
+    assert problem.path == scene(folder).audio
+    assert str(scene(folder).audio) in problem.message and "file not found, but scene03_" in problem.message
+
+
+def test_wrong_sample_rate_says_the_rate_and_how_to_resample(folder):
+    write_wav(scene(folder).audio, np.zeros((60 * 1470, 2)), rate=44100)
+    problem = only_error(folder)
+    assert str(scene(folder).audio) in problem.message
+    assert "44100 Hz" in problem.message and "-ar 48000" in problem.message
+
+
+def test_mono_audio(folder):
+    write_wav(scene(folder).audio, np.zeros((60 * 1600, 1)))
+    problem = only_error(folder)
+    assert str(scene(folder).audio) in problem.message and "mono" in problem.message and "2 channels" in problem.message
+
+
+def test_audio_length_gives_both_numbers(folder):
+    write_wav(scene(folder).audio, np.zeros((60 * 1600 + 7, 2)))
+    problem = only_error(folder)
+    assert str(scene(folder).audio) in problem.message and "96007 samples" in problem.message
+    assert "1600 x 60 frames = 96000" in problem.message
+
+
+def test_nan_names_the_first_bad_frame_and_dim(folder):
+    pose = np.load(scene(folder).pose)
+    pose[17, 5] = np.nan
+    pose[40, 0] = np.inf
+    np.save(scene(folder).pose, pose)
+    problem = only_error(folder)
+    assert str(scene(folder).pose) in problem.message and "frame 17, dim 5" in problem.message
+
+
+def test_wrong_dimensions(folder):
+    np.save(scene(folder).face, np.zeros((60, 255), np.float32))
+    problem = only_error(folder)
+    assert str(scene(folder).face) in problem.message and "(60, 255)" in problem.message
+    assert "(T, 256)" in problem.message
+
+
+def test_missing_frames_must_be_1d_int(folder):
+    np.save(scene(folder).missing, np.array([[1.0, 2.0]]))
+    problem = only_error(folder)
+    assert str(scene(folder).missing) in problem.message and "1-D integer array" in problem.message
+
+
+def test_pose_and_face_frame_counts_must_agree(folder):
+    np.save(scene(folder).face, np.zeros((59, 256), np.float32))
+    problem = only_error(folder)
+    assert str(scene(folder).face) in problem.message and "59 frames of face codes but 60 frames of pose" in problem.message
+
+
+def test_out_of_range_missing_frame_indices(folder):
+    np.save(scene(folder).missing, np.array([3, 60, 75]))
+    problem = only_error(folder)
+    assert str(scene(folder).missing) in problem.message and "index 60 is out of range [0, 60)" in problem.message
+
+
+def test_empty_folder(tmp_path):
+    problems = validate_folder(tmp_path)
+    messages = [p.message for p in problems]
+    assert any(m.startswith(f"{tmp_path}: no scenes found") for m in messages)
+    assert any(m.startswith(f"{tmp_path / STATS_FILE}: file not found") for m in messages)
+
+
+def test_missing_stats_file(folder):
+    (folder / STATS_FILE).unlink()
+    problem = only_error(folder)
+    assert problem.message.startswith(f"{folder / STATS_FILE}: file not found")
+    assert "python -m data_loaders.stats" in problem.message
+
+
+def test_too_few_scenes_is_a_warning(tmp_path):
+    folder = make_person_folder(tmp_path / "P1", num_scenes=5, frames=30)
+    problems = validate_folder(folder)
+    assert len(problems) == 1 and problems[0].warning and "5 scenes; the split needs at least 7" in problems[0].message
+
+
+def test_load_scene_raises_the_validator_messages(folder):
+    np.save(scene(folder).missing, np.array([99]))
+    write_wav(scene(folder).audio, np.zeros((100, 1)))
+    expected = [p.message for p in validate_folder(folder)]
+    assert len(expected) == 3  # out-of-range index, mono, length
+    with pytest.raises(FormatError) as err:
+        load_scene(scene(folder))
+    assert str(err.value).split("\n") == expected
+
+
+def test_cli_prints_every_fault_and_exits_1(folder, capsys):
+    scene(folder, 2).face.unlink()
+    pose = np.load(scene(folder, 6).pose)
+    pose[12, 3] = np.nan
+    np.save(scene(folder, 6).pose, pose)
+    assert validate.main([str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert f"error: {scene(folder, 2).face}: file not found" in out
+    assert f"error: {scene(folder, 6).pose}: pose holds nan at frame 12, dim 3" in out
+    assert "OK     scene01: 60 frames, 2.0 s, 3 missing face frames" in out and "FAULTY scene06" in out
+    assert "2 errors, 0 warnings" in out
+
+
+def test_cli_exits_0_on_a_good_folder(folder, capsys):
+    assert validate.main([str(folder)]) == 0
+    assert "480 good frames (16.0 s); 0 errors" in capsys.readouterr().out
