@@ -1,0 +1,79 @@
+"""Audio front ends: raw 48 kHz waveform -> per-frame features aligned with the motion at 30 fps.
+
+Interface of every encoder (what the denoisers, the guide and the lip regressor use):
+    encoder = build_audio_encoder(cfg, channels)      # channels: 2 (person, partner) or 1
+    encoder.out_dim                                   # features per frame = channels * cfg.audio_channel_dim
+    encoder(audio (B, T * 1600, channels)) -> (B, T, out_dim)
+
+Each channel is encoded separately with the SAME weights and the per-channel features are concatenated
+feature-wise in channel order [person | partner], as the original concatenates its vq-wav2vec features per
+channel; the position in the concatenation tells the model whose voice it is. Shared weights learn one
+notion of speech from both voices (twice the data per weight).
+
+"mel_conv" (the only encoder now): log-mel (`model.mel`, 4 mel frames per video frame) -> Conv(k3) ->
+two stride-2 Conv(k4) that bring 120 Hz down to 30 Hz -> Conv(k3) -> Conv(k1), GELU between. Time-local:
+the feature of frame j sees only the audio of frames j - 3.25 .. j + 3.25 (0.22 s), so features follow the
+audio frame by frame, for any length T.
+Learned end to end with the model that owns it; no download. It replaces the original's frozen
+vq-wav2vec conv stack (100 Hz, 1998 tokens per 20 s) with tokens that are one per video frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from data_loaders.format import SAMPLES_PER_FRAME
+from model.mel import LogMel
+from utils.config import arg
+
+
+@dataclass
+class AudioEncoderConfig:
+    """Audio front end (shared by the denoisers, the guide transformer and the lip regressor)."""
+    audio_encoder: str = arg("mel_conv", "audio encoder name (registry key); mel_conv = log-mel + conv stack "
+                                         "trained end to end")
+    n_mels: int = arg(80, "mel bands of the log-mel front end")
+    mel_fmin: float = arg(0.0, "lowest mel filter edge (Hz)")
+    mel_fmax: float = arg(8000.0, "highest mel filter edge (Hz)")
+    audio_hidden: int = arg(256, "width of the audio conv stack")
+    audio_channel_dim: int = arg(256, "audio features per channel and frame (output = channels x this)")
+
+
+class MelConvEncoder(nn.Module):
+    """Log-mel + conv stack per channel (shared weights), concatenated over channels (module docstring)."""
+
+    def __init__(self, cfg: AudioEncoderConfig, channels: int = 2):
+        super().__init__()
+        self.channels = channels
+        self.out_dim = channels * cfg.audio_channel_dim
+        self.log_mel = LogMel(cfg.n_mels, cfg.mel_fmin, cfg.mel_fmax)
+        hidden = cfg.audio_hidden
+        self.convs = nn.Sequential(
+            nn.Conv1d(cfg.n_mels, hidden, 3, padding=1), nn.GELU(),
+            nn.Conv1d(hidden, hidden, 4, stride=2, padding=1), nn.GELU(),  # 120 -> 60 Hz
+            nn.Conv1d(hidden, hidden, 4, stride=2, padding=1), nn.GELU(),  # 60 -> 30 Hz
+            nn.Conv1d(hidden, hidden, 3, padding=1), nn.GELU(),
+            nn.Conv1d(hidden, cfg.audio_channel_dim, 1),
+        )
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio (B, T * 1600, channels) normalised 48 kHz waveform -> (B, T, out_dim)."""
+        batch, samples, channels = audio.shape
+        if channels != self.channels or samples % SAMPLES_PER_FRAME:
+            raise ValueError(f"audio encoder: expected audio (B, T * {SAMPLES_PER_FRAME}, {self.channels}), got "
+                             f"{tuple(audio.shape)}; cut or pad the waveform to whole 30 fps frames")
+        mel = self.log_mel(audio.transpose(1, 2).reshape(batch * channels, samples))  # (B*C, 4T, n_mels)
+        features = self.convs(mel.transpose(1, 2)).transpose(1, 2)  # (B*C, T, channel_dim)
+        return features.reshape(batch, channels, samples // SAMPLES_PER_FRAME, -1).permute(0, 2, 1, 3).flatten(2)
+
+
+AUDIO_ENCODERS = {"mel_conv": MelConvEncoder}
+
+
+def build_audio_encoder(cfg: AudioEncoderConfig, channels: int = 2) -> nn.Module:
+    """The encoder named by cfg.audio_encoder, for `channels` audio channels."""
+    if cfg.audio_encoder not in AUDIO_ENCODERS:
+        raise ValueError(f"--audio_encoder {cfg.audio_encoder!r} is unknown; choose one of {sorted(AUDIO_ENCODERS)}")
+    return AUDIO_ENCODERS[cfg.audio_encoder](cfg, channels)
