@@ -1,0 +1,117 @@
+"""Checkpoint files of a training run, and loading them for sampling.
+
+A run's `save_dir` holds:
+    args.json              every config field of the run, flat (utils/config.save_args_json)
+    model{step:09d}.pt     weights for sampling: {"model": state_dict (EMA weights when EMA is on),
+                           "step": int, "config": flat dict like args.json}; all of them are kept
+    opt{step:09d}.pt       everything to resume exactly: {"model": raw state_dict, "ema": {parameter name:
+                           fp32 tensor} or None, "optimizer": AdamW state_dict, "step": int, "config": dict};
+                           only the newest few are kept (TrainConfig.keep_checkpoints)
+`step` counts the optimizer steps done. There is no scheduler or RNG state to store: the learning rate and
+the seeds of torch's RNG are functions of the step (train/loop.py). Files are written atomically (a temporary file, then os.replace),
+so a crash never leaves a half-written checkpoint behind.
+
+The original's released checkpoints (a plain state dict with args.json beside it) load too.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from utils.config import load_args_json
+
+Kind = Literal["model", "opt"]
+_NAME = re.compile(r"^(model|opt)(\d{9})\.pt$")
+
+
+def checkpoint_path(save_dir: str | os.PathLike, kind: Kind, step: int) -> Path:
+    """save_dir/model{step:09d}.pt or save_dir/opt{step:09d}.pt."""
+    return Path(save_dir) / f"{kind}{step:09d}.pt"
+
+
+def list_checkpoints(save_dir: str | os.PathLike, kind: Kind = "model") -> list[tuple[int, Path]]:
+    """(step, path) of every checkpoint of `kind` in `save_dir`, by increasing step ([] for a missing dir)."""
+    save_dir = Path(save_dir)
+    if not save_dir.is_dir():
+        return []
+    found = []
+    for path in save_dir.iterdir():
+        match = _NAME.match(path.name)
+        if match and match.group(1) == kind:
+            found.append((int(match.group(2)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(save_dir: str | os.PathLike, kind: Kind = "model") -> Path | None:
+    """The checkpoint of `kind` with the highest step in `save_dir`, or None when there is none."""
+    found = list_checkpoints(save_dir, kind)
+    return found[-1][1] if found else None
+
+
+def save_atomic(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save to a temporary file beside `path`, then rename it over `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def prune_checkpoints(save_dir: str | os.PathLike, kind: Kind, keep: int) -> None:
+    """Delete all but the newest `keep` checkpoints of `kind` (keep <= 0 keeps all)."""
+    if keep <= 0:
+        return
+    for _, path in list_checkpoints(save_dir, kind)[:-keep]:
+        path.unlink(missing_ok=True)
+
+
+def _describe_folder(folder: Path) -> str:
+    found = [p.name for _, p in list_checkpoints(folder, "model")]
+    if not folder.is_dir():
+        return f"the folder {folder} does not exist"
+    if not found:
+        return f"{folder} holds no model*.pt checkpoint"
+    return f"checkpoints in {folder}: {', '.join(found)}"
+
+
+def load_checkpoint_file(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict:
+    """The dict stored in a checkpoint file; clear errors name a missing or unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found; {_describe_folder(path.parent)}")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error}); "
+                         f"it may be truncated — pick another one from {path.parent}") from error
+
+
+def load_model_checkpoint(path: str | os.PathLike,
+                          device: torch.device | str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(state_dict for sampling, flat config dict) from a model{step:09d}.pt file.
+
+    `path` may also be a training save_dir (its newest model file is used) or an original-format file (a
+    bare state dict, whose config is read from the args.json beside it).
+    """
+    path = Path(path)
+    if path.is_dir():
+        latest = latest_checkpoint(path, "model")
+        if latest is None:
+            raise FileNotFoundError(f"{path}: {_describe_folder(path)}; train first or pass a model file")
+        path = latest
+    stored = load_checkpoint_file(path, device)
+    if "optimizer" in stored:
+        raise ValueError(f"{path}: this is a resume file (opt*.pt); pass the model*.pt file of the same step "
+                         f"for sampling ({_describe_folder(path.parent)})")
+    if "model" in stored and "config" in stored:
+        return stored["model"], stored["config"]
+    if stored and all(isinstance(v, torch.Tensor) for v in stored.values()):
+        return stored, load_args_json(path.parent / "args.json")
+    raise ValueError(f"{path}: not a model checkpoint (keys: {sorted(stored)[:8]}); expected the keys "
+                     f"'model', 'step', 'config' written by train/loop.py")
