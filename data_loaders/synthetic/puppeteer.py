@@ -1,0 +1,57 @@
+"""The procedural puppeteer: the body pose and face code of one person from a scene's audio and a seed.
+
+`perform(audio, style, rng)` listens to both channels (0 = this person, 1 = the partner) with the detectors
+of `speech_events` and `audio_features`, and animates:
+- the face (`face.animate_face`): mouth from this person's loudness and formants (JAW_LAG frames later),
+  blinks, gaze, brows, smile, detail dims;
+- the body (`body.animate_body`): a gesture stroke and a head nod on each stressed syllable of this person,
+  a listener nod at each pause of the partner while this person listens, sway, breathing, head turns after
+  the gaze.
+The deterministic parts depend on the audio only; the random parts (which gesture, hand, amplitude; blink
+times; gaze targets; sway) on `rng`, so the same audio performed with another seed gives other gestures with
+the same lip motion and the same nod timing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from data_loaders.synthetic.audio_features import channel_features, loudness_db
+from data_loaders.synthetic.body import animate_body
+from data_loaders.synthetic.face import animate_face, gaze_path
+from data_loaders.synthetic.gestures import GestureEvent, choose_gesture
+from data_loaders.synthetic.persons import PersonStyle
+from data_loaders.synthetic.speech_events import events_from_loudness, listening_pauses, speech_events
+
+SPEAKING_SMOOTHING = 8.0  # frames (Gaussian sigma) that turn voice activity into a speaking state
+
+
+@dataclass(frozen=True)
+class Performance:
+    """pose (T, 104) float32 and face (T, 256) float32 of one person; the gestures chosen, one per stressed
+    syllable (an arm skips a gesture it cannot reach in time, see `body`)."""
+    pose: np.ndarray
+    face: np.ndarray
+    gestures: list[GestureEvent]
+
+
+def speaking_state(active: np.ndarray) -> np.ndarray:
+    """(T,) in [0, 1]: smoothed voice activity of this person (1 = talking)."""
+    return np.clip(gaussian_filter1d(active.astype(np.float64), SPEAKING_SMOOTHING, mode="nearest"), 0.0, 1.0)
+
+
+def perform(audio: np.ndarray, style: PersonStyle, rng: np.random.Generator) -> Performance:
+    """The motion of the person `style` for audio (T*1600, 2) at 48 kHz, channel 0 = this person."""
+    envelope, formants = channel_features(audio[:, 0])
+    own = events_from_loudness(loudness_db(envelope))
+    partner = speech_events(audio[:, 1])
+    gesture_rng, gaze_rng, body_rng, face_rng = rng.spawn(4)
+    speaking = speaking_state(own.active)
+    gestures = [choose_gesture(gesture_rng, int(frame), style.gesture_weights, style.right_hand,
+                               style.gesture_scale) for frame in own.stressed]
+    gaze = gaze_path(speaking, gaze_rng)
+    pose = animate_body(own.stressed, listening_pauses(own, partner), speaking, gaze, gestures, style, body_rng)
+    face = animate_face(own, formants, speaking, gaze, style, face_rng)
+    return Performance(pose.astype(np.float32), face.astype(np.float32), gestures)
