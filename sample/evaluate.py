@@ -1,0 +1,219 @@
+"""Score a results.npy (written by sample.generate, a baseline, or the original code) with every metric that applies.
+
+    python -m sample.evaluate --results RESULTS.npy [--gt_results OTHER.npy] [--out metrics.json]
+
+results.npy (UPSTREAM.md §5.3) is a pickled dict of N = num_samples x num_repetitions sequences ordered
+repetition-major (index = rep * num_samples + sample):
+- "motions" (N, C, 1, T) generated motion, raw units ("motion", the key the original's eval reads, too);
+- "gt" (N or num_samples, C, 1, T) ground truth, the same for every repetition (the first copy is read and
+  paired with every repetition, as the original does);
+- "audio" (N or num_samples, T*1600, 2) the chunks' waveforms (needed for body beat alignment only);
+- "lengths" (N,) valid frames per sequence (default: all T);
+- "num_samples", "num_repetitions" ints (default: the repeat period of "gt", as the original writes neither).
+C = 256 is face codes: FD_g, FD_k, Div_g, Div_k, Div_sample and the lip errors; C = 104 is body pose: the
+same with beat alignment instead of lip errors; any other C gets the FD and Div metrics only. Formulas are in
+sample/metrics.py. The ground-truth rows (Div_g, Div_k and, for body, beat alignment of the ground truth
+itself) give the scale the generated values should reach. Any T and any number of repetitions work.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from data_loaders.format import FACE_DIM, POSE_DIM, SAMPLES_PER_FRAME
+from sample import metrics
+from utils.config import arg, parse_config
+
+
+class ResultsError(ValueError):
+    """A results dict or file that does not have the layout of results.npy."""
+
+
+@dataclass
+class EvaluateConfig:
+    """What to score and where to write the scores."""
+    results: str = arg("", "results.npy to score (written by sample.generate or the original code)")
+    gt_results: Optional[str] = arg(None, "take the ground truth ('gt') from this results.npy instead "
+                                          "(for a results file without it; sequences must correspond)")
+    out: Optional[str] = arg(None, "JSON file for the scores (default: RESULTS_metrics.json beside RESULTS)")
+    seed: int = arg(0, "seed of Div_g's random frame pairs")
+
+
+@dataclass
+class Sequences:
+    """A results dict unpacked: kind "face", "body" or "motion"; motion (R, S, T, C) generated; gt (S, T, C);
+    audio (S, T*1600, 2) or None; lengths (S,) int64."""
+    kind: str
+    motion: np.ndarray
+    gt: np.ndarray
+    audio: Optional[np.ndarray]
+    lengths: np.ndarray
+
+
+def load_results(path: str | os.PathLike) -> dict:
+    """The dict stored in a results.npy; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: results file not found; sample.generate writes results.npy into "
+                                f"its output folder — pass that file with --results")
+    try:
+        results = np.load(path, allow_pickle=True).item()
+    except (ValueError, OSError, EOFError, pickle.UnpicklingError) as error:
+        raise ResultsError(f"{path}: not a results.npy (a pickled dict saved by np.save): {error}") from error
+    if not isinstance(results, dict):
+        raise ResultsError(f"{path}: holds a {type(results).__name__}, not the dict of results.npy")
+    return results
+
+
+def _array(results: dict, key: str, source: str) -> np.ndarray:
+    if key not in results:
+        raise ResultsError(f"{source}: missing key {key!r} (keys: {sorted(results)}); see sample/evaluate.py")
+    return np.asarray(results[key])
+
+
+def _generated(results: dict, source: str) -> np.ndarray:
+    key = "motion" if "motion" in results and "motions" not in results else "motions"
+    motion = _array(results, key, source)
+    if motion.ndim != 4 or motion.shape[2] != 1:
+        raise ResultsError(f"{source}: {key!r} has shape {motion.shape}, expected (N, C, 1, T)")
+    return motion[:, :, 0].transpose(0, 2, 1).astype(np.float64)
+
+
+def _repeat_period(gt: np.ndarray) -> int:
+    """The smallest S dividing N such that gt (N, ...) repeats every S rows (N when it never repeats)."""
+    n, flat = len(gt), gt.reshape(len(gt), -1)
+    return next(s for s in range(1, n + 1) if n % s == 0 and (flat.reshape(n // s, s, -1) == flat[:s]).all())
+
+
+def _counts(results: dict, gt: np.ndarray, n: int, source: str) -> tuple[int, int]:
+    if "num_samples" in results:
+        samples = int(results["num_samples"])
+    elif "num_repetitions" in results:
+        samples = n // max(int(results["num_repetitions"]), 1)
+    else:
+        samples = _repeat_period(gt) if len(gt) == n else len(gt)
+    if samples < 1 or n % samples:
+        raise ResultsError(f"{source}: {n} sequences are not a whole number of repetitions of {samples} samples")
+    repetitions = n // samples
+    if int(results.get("num_repetitions", repetitions)) != repetitions:
+        raise ResultsError(f"{source}: num_samples {samples} x num_repetitions {results['num_repetitions']} != {n}")
+    return samples, repetitions
+
+
+def _first_copy(array: np.ndarray, n: int, samples: int, key: str, source: str) -> np.ndarray:
+    if len(array) not in (n, samples):
+        raise ResultsError(f"{source}: {key!r} has {len(array)} rows, expected {n} or {samples}")
+    return array[:samples]
+
+
+def unpack(results: dict, source: str = "results") -> Sequences:
+    """Check a results dict (errors name `source`) and return its Sequences."""
+    motion = _generated(results, source)
+    n, frames, channels = motion.shape
+    gt_raw = _array(results, "gt", source)
+    if gt_raw.ndim != 4 or gt_raw.shape[1:] != (channels, 1, frames):
+        raise ResultsError(f"{source}: 'gt' has shape {gt_raw.shape}, expected (N, {channels}, 1, {frames}) "
+                           f"like the generated motion")
+    samples, repetitions = _counts(results, gt_raw, n, source)
+    gt = _first_copy(gt_raw[:, :, 0].transpose(0, 2, 1).astype(np.float64), n, samples, "gt", source)
+    lengths = np.asarray(results.get("lengths", np.full(n, frames)), dtype=np.int64).reshape(-1)
+    if len(lengths) != n or lengths.min() < 1 or lengths.max() > frames:
+        raise ResultsError(f"{source}: 'lengths' must hold {n} values in [1, {frames}], got {lengths}")
+    if (lengths.reshape(repetitions, samples) != lengths[:samples]).any():
+        raise ResultsError(f"{source}: 'lengths' differ between repetitions of the same sample")
+    kind = {FACE_DIM: "face", POSE_DIM: "body"}.get(channels, "motion")
+    audio = None
+    if kind == "body":
+        audio = _array(results, "audio", source)
+        if audio.ndim != 3 or audio.shape[1:] != (frames * SAMPLES_PER_FRAME, 2):
+            raise ResultsError(f"{source}: 'audio' has shape {audio.shape}, expected "
+                               f"(N, {frames * SAMPLES_PER_FRAME}, 2) for {frames} frames")
+        audio = _first_copy(audio, n, samples, "audio", source)
+    return Sequences(kind, motion.reshape(repetitions, samples, frames, channels), gt, audio, lengths[:samples])
+
+
+def score(seqs: Sequences, seed: int = 0) -> dict[str, float | None]:
+    """Metrics of the generated motion: fd_g, fd_k, div_g, div_k, div_sample (None for one repetition), and
+    lip_vertical, lip_horizontal, lip_mesh_l2, lip_lve (face) or beat_align (body, NaN without beats)."""
+    repetitions, samples, frames, channels = seqs.motion.shape
+    flat = seqs.motion.reshape(-1, frames, channels)
+    flat_gt = np.tile(seqs.gt, (repetitions, 1, 1))  # paired with each repetition, as in the original
+    flat_lengths = np.tile(seqs.lengths, repetitions)
+    scores: dict[str, float | None] = {
+        "fd_g": metrics.fd_g(flat, flat_lengths, flat_gt, flat_lengths),
+        "fd_k": metrics.fd_k(flat, flat_lengths, flat_gt, flat_lengths),
+        "div_g": metrics.div_g(flat, flat_lengths, seed=seed),
+        "div_k": metrics.div_k(flat, flat_lengths),
+        "div_sample": metrics.div_sample(seqs.motion, seqs.lengths) if repetitions > 1 else None,
+    }
+    if seqs.kind == "face":
+        scores.update(metrics.lip_errors(flat, flat_gt, flat_lengths))
+    if seqs.kind == "body":
+        scores["beat_align"] = metrics.beat_alignment(flat, np.tile(seqs.audio, (repetitions, 1, 1)), flat_lengths)
+    return scores
+
+
+def score_ground_truth(seqs: Sequences, seed: int = 0) -> dict[str, float | None]:
+    """The ground truth scored against itself: div_g, div_k and, for body, beat_align."""
+    scores: dict[str, float | None] = {"div_g": metrics.div_g(seqs.gt, seqs.lengths, seed=seed),
+                                       "div_k": metrics.div_k(seqs.gt, seqs.lengths)}
+    if seqs.kind == "body":
+        scores["beat_align"] = metrics.beat_alignment(seqs.gt, seqs.audio, seqs.lengths)
+    return scores
+
+
+def evaluate(results: dict, seed: int = 0) -> dict[str, float | None]:
+    """`score` of a results dict (the baselines' entry point)."""
+    return score(unpack(results), seed)
+
+
+def ground_truth_metrics(results: dict, seed: int = 0) -> dict[str, float | None]:
+    """`score_ground_truth` of a results dict: the ground-truth rows of a table."""
+    return score_ground_truth(unpack(results), seed)
+
+
+def _json_value(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def format_table(generated: dict, ground_truth: dict) -> str:
+    """The scores as a two-column text table (generated, ground truth); '-' where a value does not apply."""
+    def cell(value):
+        return "-" if value is None else f"{value:.5g}"
+    lines = [f"{'metric':<16}{'generated':>14}{'ground truth':>16}"]
+    lines += [f"{name:<16}{cell(value):>14}{cell(ground_truth.get(name)):>16}" for name, value in generated.items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    config, = parse_config([EvaluateConfig], argv, description=__doc__.split("\n")[0])
+    if not config.results:
+        raise SystemExit("--results is required: the results.npy to score")
+    results = load_results(config.results)
+    if config.gt_results:
+        results = {**results, "gt": _array(load_results(config.gt_results), "gt", config.gt_results)}
+    seqs = unpack(results, source=config.results)
+    generated = {k: _json_value(v) for k, v in score(seqs, config.seed).items()}
+    ground_truth = {k: _json_value(v) for k, v in score_ground_truth(seqs, config.seed).items()}
+    repetitions, samples, frames, channels = seqs.motion.shape
+    report = {"results": str(config.results), "kind": seqs.kind, "num_samples": samples,
+              "num_repetitions": repetitions, "frames": frames, "channels": channels,
+              "generated": generated, "ground_truth": ground_truth}
+    results_path = Path(config.results)
+    out = Path(config.out) if config.out else results_path.with_name(results_path.stem + "_metrics.json")
+    out.write_text(json.dumps(report, indent=2))
+    print(f"{seqs.kind}: {samples} samples x {repetitions} repetitions x {frames} frames, {config.results}")
+    print(format_table(generated, ground_truth))
+    print(f"wrote {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
