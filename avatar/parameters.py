@@ -5,6 +5,10 @@ other value an angle in radians about the named axis of the joint's local frame 
 in the rest pose; the rest pose, all zeros, stands upright facing +z with the arms hanging at the sides,
 palms towards the thighs, fingers straight). Limits are the ranges the synthetic puppeteer keeps within and
 the renderer clamps to; they are not enforced on data read from disk.
+The "right" above is the picture's right for a camera in front of the avatar: +x is the avatar's own left,
+where the `l_*` joints are. Which world axis and sign each parameter turns about (positive rx is flexion for
+limbs and fingers, forward bending for the spine), the rotation order, and the rest pose's joint positions
+are tabulated in avatar/skeleton.py; right-side joints mirror the left, so equal values give mirror poses.
 
 Face code (T, 256), the layout of `sceneNN_face_expression.npy`: the leading FACE_CODE_DIMS dimensions have
 the named meanings (0 = neutral, 1 = a full expression; blinks 1 = closed); the rest are small detail.
