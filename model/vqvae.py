@@ -34,7 +34,7 @@ class VQConfig:
     emb_width: int = arg(64, "latent and code width D (the original's --output_emb_width)")
     commit: float = arg(0.02, "weight of the commitment loss")
     loss_vel: float = arg(0.0, "weight of the SmoothL1 loss on keyframe-to-keyframe differences (along time)")
-    ema_decay: float = arg(0.99, "EMA decay of the codebook counts and sums")
+    codebook_decay: float = arg(0.99, "EMA decay of the codebook counts and sums")
     kmeans_iters: int = arg(10, "k-means iterations initialising each codebook on the first training batch")
     dead_code_threshold: float = arg(2.0, "codes whose EMA count falls below this are restarted from the batch")
 
@@ -78,7 +78,7 @@ class ResidualVQVAE(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = CausalEncoder(cfg.nfeats, cfg.emb_width)
-        self.quantizer = ResidualQuantizer(cfg.depth, cfg.codebook_size, cfg.emb_width, decay=cfg.ema_decay,
+        self.quantizer = ResidualQuantizer(cfg.depth, cfg.codebook_size, cfg.emb_width, decay=cfg.codebook_decay,
                                            kmeans_iters=cfg.kmeans_iters,
                                            dead_code_threshold=cfg.dead_code_threshold)
         self.decoder = CausalDecoder(cfg.nfeats, cfg.emb_width)

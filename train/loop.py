@@ -14,8 +14,9 @@ Contracts:
   (tensors inside dicts/lists/tuples); `loss` a scalar tensor, the MEAN over this process's items (DDP
   averages gradients over processes, so equal-weight item means make 2 x B/2 identical to 1 x B);
   `metrics` a dict of floats or scalar tensors with the same keys every step. "loss", "grad_norm" and
-  "lr" are logged without being asked for. `model` is the DDP wrapper under torchrun: call it (its
-  forward); reach anything else through `train.distributed.unwrap_model(model)`.
+  "lr" are logged without being asked for. `model` is always the plain module: under torchrun the loop
+  runs `loss_fn` inside the forward of a DDP-wrapped `LossModule`, so gradients are synchronised whatever
+  the loss calls on the model (its forward or any other method).
 - `eval_fn(model, step) -> dict of floats` (optional) runs on the main process every `eval_interval` steps
   and at the end, on the plain model holding the EMA weights, in eval mode, under torch.no_grad.
 
@@ -228,6 +229,18 @@ def _run_files(save_dir: Path) -> list[Path]:
     return files + sorted(save_dir.glob("events.out.tfevents.*"))
 
 
+class LossModule(torch.nn.Module):
+    """`loss_fn(model, batch)` as the forward of a module, so DDP wraps the whole loss computation."""
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: Any):
+        return self.loss_fn(self.model, batch)
+
+
 class TrainLoop:
     """Trains `model` with `loss_fn` on `dataset` as `cfg` says; see the module docstring for the contracts."""
 
@@ -253,7 +266,7 @@ class TrainLoop:
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         if resume_state is not None and self.ema is not None and resume_state["ema"] is not None:
             self.ema.load_state_dict(resume_state["ema"])
-        self.ddp_model = wrap_model(self.model, self.dist)
+        self.ddp_loss = wrap_model(LossModule(self.model, loss_fn), self.dist)
         self.losses: list[float] = []
         self.last_metrics: dict[str, float] = {}
         self.last_eval: dict[str, float] = {}
@@ -360,7 +373,7 @@ class TrainLoop:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(cfg, self.step)
         with autocast(self.device, cfg.amp):
-            loss, metrics = self.loss_fn(self.ddp_model, move_to(batch, self.device))
+            loss, metrics = self.ddp_loss(move_to(batch, self.device))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
