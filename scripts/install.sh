@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a2p needs on a fresh Debian machine; fast and silent when everything is already there.
-#   system: ffmpeg (video), espeak-ng (synthetic voices), Mesa EGL (headless OpenGL for the renderer)
+#   system: ffmpeg (video), espeak-ng (synthetic voices), Mesa EGL (headless OpenGL for the renderer),
+#           chromium (the demo's browser test)
 #   python: .venv with requirements.txt, and this package in editable mode
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ missing=()
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 ldconfig -p | grep -q libEGL_mesa || missing+=(libegl1 libegl-mesa0 libgl1-mesa-dri)
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "[install] apt-get install ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -28,6 +30,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[install] pip install -r requirements.txt"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r requirements.txt
-  .venv/bin/python -m pip install -q --no-deps -e .
+  .venv/bin/python -m pip install -q --no-deps -e . --config-settings editable_mode=compat
   echo "$want" > "$stamp"
 fi
