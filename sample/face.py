@@ -1,0 +1,85 @@
+"""Sampling face codes from audio: the face modality of sample.generate (a `sample.windows.MotionSampler`).
+
+    sampler = FaceSampler.load("runs/face/model000155000.pt", device)
+    out = sampler.sample(audio (B, T*1600, 2) normalised, SamplingConfig(...), seeds=row_seeds(...))
+    out.motion                                         # (R*B, T, 256) normalised face codes, rep-major
+
+The checkpoint is a train.train_diffusion run with --data_format face: its model*.pt holds the EMA weights,
+its args.json the configs, and args.json's lip_model_path the frozen lip regressor (train.train_lip) whose
+vertices the model was trained with (none for an audio-only model). Per call, the conditions (audio
+features, lip vertices, condition encoder layers) are computed ONCE for the B audio windows and reused by
+every denoising step and every repetition; classifier-free guidance runs conditional and unconditional rows
+in one batched pass (diffusion.guided_denoiser).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from data_loaders.stats import Normalizer
+from model.denoiser import FiLMTransformer
+from model.lip_regressor import LipRegressor
+from sample.windows import SamplingConfig, WindowSample, repeat_rows, sample_window
+from train.train_diffusion import DiffusionModel, load_diffusion_model
+from train.train_lip import load_lip_regressor
+
+
+class FaceSampler:
+    """The face model of a checkpoint with its lip regressor (module docstring)."""
+    data_format = "face"
+    output_suffix = ""
+
+    def __init__(self, model: FiLMTransformer, lip: LipRegressor | None, normalizer: Normalizer, config: dict,
+                 device: torch.device):
+        self.model, self.lip, self.normalizer, self.config, self.device = model, lip, normalizer, config, device
+        self.nfeats = model.cfg.nfeats
+        self.window = int(config["max_seq_length"])
+
+    @classmethod
+    def from_model(cls, loaded: DiffusionModel, device: torch.device | str,
+                   options: dict | None = None) -> "FaceSampler":
+        """From an already loaded face checkpoint (train.train_diffusion.load_diffusion_model); the face
+        needs no sample.generate options."""
+        if loaded.config["data_format"] != "face":
+            raise ValueError(f"{loaded.model_file}: a {loaded.config['data_format']!r} model, not a face model")
+        lip = None
+        if loaded.model.cfg.lip_dim > 0:
+            lip_path = loaded.config.get("lip_model_path")
+            if not lip_path or not Path(lip_path).exists():
+                raise FileNotFoundError(f"{loaded.model_file}: the model was trained with the lip regressor "
+                                        f"{lip_path!r} (args.json lip_model_path), which is not there; put it "
+                                        f"back or edit lip_model_path in {loaded.model_file.parent / 'args.json'}")
+            lip = load_lip_regressor(lip_path, device)
+            if lip.num_vertices * 3 != loaded.model.cfg.lip_dim:
+                raise ValueError(f"{lip_path}: predicts {lip.num_vertices} lip vertices, but the face model "
+                                 f"{loaded.model_file} takes lip_dim {loaded.model.cfg.lip_dim} = L*3")
+        return cls(loaded.model.to(device), lip, loaded.normalizer, loaded.config, torch.device(device))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu") -> "FaceSampler":
+        """From a face model*.pt file (or its save_dir: the newest one)."""
+        return cls.from_model(load_diffusion_model(path, device), device)
+
+    @torch.no_grad()
+    def encode(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
+        """Condition dict of B rows for audio (B, T*1600, 2) normalised; mask (B, T) True = real frame."""
+        audio = audio.to(self.device)
+        mask = None if mask is None else mask.to(self.device)
+        lips = None if self.lip is None else self.lip.normalise(self.lip(audio, mask=mask))
+        return self.model.encode_condition(audio, lips, mask=mask)
+
+    @torch.no_grad()
+    def sample(self, audio: torch.Tensor, settings: SamplingConfig, *, seeds: torch.Tensor,
+               mask: torch.Tensor | None = None, known: torch.Tensor | None = None,
+               known_mask: torch.Tensor | None = None, progress: bool = False) -> WindowSample:
+        """R = settings.num_repetitions samples of each of the B audio windows: WindowSample(motion (R*B, T,
+        256) normalised, rep-major; keyframes None). seeds (R*B,) noise seeds; known/known_mask: overlap to
+        inpaint (sample.windows)."""
+        cond = repeat_rows(self.encode(audio, mask), settings.num_repetitions)
+        frames = cond["memory"].shape[1]
+        motion = sample_window(self.model, cond, settings, seeds, frames, known=known, known_mask=known_mask,
+                               noise_schedule=self.config["noise_schedule"],
+                               diffusion_steps=int(self.config["diffusion_steps"]), progress=progress)
+        return WindowSample(motion)

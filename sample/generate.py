@@ -1,0 +1,200 @@
+"""`python -m sample.generate --model_path CKPT ...`: sample motion for the test split or any audio file, and
+write results.npy (sample/results.py) like the original (UPSTREAM 5).
+
+Inputs, one of:
+- the test split (default): the person folder's test scenes (the checkpoint's data_root, or --data_root)
+  cut into fixed chunks of --max_seq_length frames (a scene shorter than that is one padded chunk), in a
+  seeded random order; the first --num_samples chunks are sampled, with their ground truth;
+- --audio FILE: any rate, mono or stereo, any length (sample/audio_input.py); one sample, no ground truth.
+  Audio longer than a window is sampled in overlapping windows stitched without seams (sample/windows.py).
+
+Each sample gets --num_repetitions independent draws. The modality comes from the checkpoint's
+data_format: a `MotionSampler` class in SAMPLER_TYPES, built with `from_model(loaded, device, options)`
+(options = every parsed flag, flat). Output: results.npy in --output_dir, by default the original's folder
+`<model folder>/samples_<name>_<niter>_seed<seed><suffix>` (<name> the model folder's name, <niter> the
+model file's step, <suffix> the sampler's `output_suffix`), plus `_<audio file name>` with --audio.
+
+Flags are grouped by concern, one dataclass each (CONFIG_TYPES): GenerateConfig (model, inputs, output,
+batching), SamplingConfig (steps, sampler, guidance, repetitions, seed) and BodyConfig (the body's guide
+transformer --resume_trans and its nucleus mass --top_p); other concerns add theirs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from data_loaders.dataset import SocialDataset, collate
+from data_loaders.format import FPS, SAMPLES_PER_FRAME
+from data_loaders.stats import Normalizer
+from sample.audio_input import load_conversation_audio
+from sample.body import BodyConfig, BodySampler
+from sample.face import FaceSampler
+from sample.results import Results, motion_rows, save_results
+from sample.windows import MotionSampler, SamplingConfig, WindowSample, sample_long
+from train.train_diffusion import load_diffusion_model
+from utils.config import arg, merged_dict, parse_config
+from utils.device import resolve_device, seed_everything
+
+SAMPLER_TYPES = {"face": FaceSampler, "pose": BodySampler}  # data_format -> MotionSampler class
+
+
+@dataclass
+class GenerateConfig:
+    """Model, inputs, output folder and batching."""
+    model_path: str = arg("", "model*.pt of a train.train_diffusion run (or its save_dir: the newest model "
+                              "file); args.json must be beside it (required)")
+    output_dir: str = arg("", "folder for results.npy (default: <model folder>/samples_<name>_<niter>_seed"
+                              "<seed>[_<audio file name>], the original's name)")
+    audio: Optional[str] = arg(None, "sample this audio file instead of the test split: any sample rate, mono "
+                                     "(= the person; the partner is taken as silent) or stereo (channel 0 = "
+                                     "person, 1 = partner), any length (sampled in overlapping windows)")
+    data_root: Optional[str] = arg(None, "person folder whose test split is sampled (default: the checkpoint's "
+                                         "training data_root)")
+    num_samples: int = arg(10, "test chunks to sample (the first of a seeded shuffle of all chunks); with "
+                               "--audio the file is the one sample")
+    max_seq_length: Optional[int] = arg(None, "frames per test chunk and per window of long audio (default: the "
+                                              "model's training max_seq_length; 600 = 20 s)")
+    overlap: Optional[int] = arg(None, "frames shared by consecutive windows of long audio, inpainted from the "
+                                       "previous window, then cross-faded (default: 15 percent of the window, 90 "
+                                       "frames for 600; rounded so windows start on whole seconds)")
+    batch_size: int = arg(64, "sequences (samples x repetitions) sampled together; guidance doubles the rows "
+                              "of each denoiser call")
+    device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
+    progress: bool = arg(True, "show progress bars")
+
+
+CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig]
+
+
+class Inputs(NamedTuple):
+    """What is sampled: audio (S, T*1600, 2) normalised and raw (un-normalised, float32); lengths (S,) int64;
+    gt (S, T, C) normalised ground truth or None; mask (S, T) bool True = real frame, or None (no padding)."""
+    audio: torch.Tensor
+    raw_audio: np.ndarray
+    lengths: np.ndarray
+    gt: torch.Tensor | None
+    mask: torch.Tensor | None
+
+
+def audio_file_inputs(path: str, normalizer: Normalizer) -> Inputs:
+    """One sample from an audio file."""
+    raw, info = load_conversation_audio(path)
+    kind = "mono: partner channel = quiet noise" if info.channels == 1 else "stereo"
+    tqdm.write(f"[generate] {path}: {info.seconds:.1f} s at {info.sample_rate} Hz, {kind}, {info.frames} frames")
+    audio = normalizer.normalize(torch.from_numpy(raw), "audio")[None]
+    return Inputs(audio, raw[None], np.array([info.frames], np.int64), None, None)
+
+
+def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int, seed: int) -> Inputs:
+    """The first `num_samples` of the test split's fixed chunks in a seeded random order."""
+    dataset = SocialDataset(data_root, "test", data_format, max_seq_length=window, min_seq_length=1,
+                            random_windows=False)
+    order = np.random.default_rng(seed).permutation(len(dataset))
+    if num_samples > len(dataset):
+        tqdm.write(f"[generate] {data_root}: the test split has {len(dataset)} chunks of {window} frames; "
+                   f"sampling all of them instead of --num_samples {num_samples}")
+    batch = collate([dataset[int(i)] for i in order[:num_samples]])
+    raw = dataset.normalizer.denormalize(batch["audio"], "audio").numpy().astype(np.float32)
+    mask = None if bool(batch["mask"].all()) else batch["mask"]
+    return Inputs(batch["audio"], raw, batch["lengths"].numpy(), batch["motion"], mask)
+
+
+def sample_inputs(sampler: MotionSampler, inputs: Inputs, settings: SamplingConfig, gen: GenerateConfig,
+                  window: int) -> WindowSample:
+    """Sample every input in groups of batch_size // num_repetitions samples; rows (R*S, ...) rep-major."""
+    samples, reps = len(inputs.audio), settings.num_repetitions
+    overlap = window * 3 // 20 if gen.overlap is None else gen.overlap
+    group = max(1, gen.batch_size // reps)
+    motions, keyframes = [], []
+    for first in tqdm(range(0, samples, group), desc="sample groups", disable=not gen.progress or samples <= group):
+        ids = list(range(first, min(first + group, samples)))
+        out = sample_long(sampler, inputs.audio[ids], settings, sample_ids=ids, overlap=overlap,
+                          window=window, mask=None if inputs.mask is None else inputs.mask[ids],
+                          progress=gen.progress)
+        motions.append(out.motion.cpu().unflatten(0, (reps, len(ids))))
+        if out.keyframes is not None:
+            keyframes.append(out.keyframes.cpu().unflatten(0, (reps, len(ids))))
+    return WindowSample(torch.cat(motions, dim=1).flatten(0, 1),
+                        torch.cat(keyframes, dim=1).flatten(0, 1) if keyframes else None)
+
+
+def build_results(sampler: MotionSampler, inputs: Inputs, out: WindowSample, settings: SamplingConfig) -> Results:
+    """Un-normalise and lay out as results.npy (rep-major rows; inputs repeated for every repetition)."""
+    kind, reps = sampler.data_format, settings.num_repetitions
+    denormalize = lambda x: sampler.normalizer.denormalize(x.double(), kind).numpy()  # noqa: E731
+    gt = None if inputs.gt is None else np.tile(denormalize(inputs.gt), (reps, 1, 1))
+    if out.keyframes is not None:
+        keyframes = denormalize(out.keyframes)
+    else:
+        keyframes = gt if kind == "face" else None  # the original stores the face ground truth here
+    return Results(motions=motion_rows(denormalize(out.motion)), gt=None if gt is None else motion_rows(gt),
+                   audio=np.tile(inputs.raw_audio, (reps, 1, 1)), lengths=np.tile(inputs.lengths, reps),
+                   keyframes=keyframes, num_samples=len(inputs.audio), num_repetitions=reps, data_format=kind,
+                   fps=FPS)
+
+
+def default_output_dir(model_file: Path, seed: int, suffix: str = "", audio: str | None = None) -> Path:
+    """<model folder>/samples_<name>_<niter>_seed<seed><suffix>[_<audio name>] (module docstring)."""
+    niter = model_file.stem.removeprefix("model")
+    name = f"samples_{model_file.parent.name}_{niter}_seed{seed}{suffix}"
+    return model_file.parent / (name + (f"_{Path(audio).stem}" if audio else ""))
+
+
+def check_config(gen: GenerateConfig, settings: SamplingConfig) -> None:
+    """Clear errors for flags that cannot work."""
+    if not gen.model_path:
+        raise SystemExit("--model_path is required: a model*.pt of a train.train_diffusion run (or its save_dir)")
+    for name, value in (("num_samples", gen.num_samples), ("batch_size", gen.batch_size),
+                        ("num_repetitions", settings.num_repetitions)):
+        if value < 1:
+            raise SystemExit(f"--{name} must be >= 1, got {value}")
+    if gen.max_seq_length is not None and gen.max_seq_length < 1:
+        raise SystemExit(f"--max_seq_length must be >= 1, got {gen.max_seq_length}")
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Parse the flags, sample, write results.npy; returns its path."""
+    configs = parse_config(CONFIG_TYPES, argv, description=(
+        "Sample face codes or body poses from a trained diffusion model for the test split or any audio file, "
+        "and write results.npy (the original's layout, see sample/results.py)."))
+    gen, settings = configs[0], configs[1]
+    check_config(gen, settings)
+    device = resolve_device(gen.device)
+    seed_everything(settings.seed)
+    loaded = load_diffusion_model(gen.model_path, device)
+    if loaded.model.cfg.cond_drop_prob == 0 and settings.guidance_param != 1:
+        tqdm.write(f"[generate] {loaded.model_file} was trained without condition dropout (cond_drop_prob 0): "
+                   f"its null condition is untrained, so guidance is off (--guidance_param 1), as the original")
+        settings = dataclasses.replace(settings, guidance_param=1.0)
+    sampler = SAMPLER_TYPES[loaded.config["data_format"]].from_model(loaded, device, merged_dict(*configs))
+    window = gen.max_seq_length or sampler.window
+    if gen.audio:
+        inputs = audio_file_inputs(gen.audio, sampler.normalizer)
+    else:
+        inputs = chunk_inputs(gen.data_root or loaded.config["data_root"], sampler.data_format, window,
+                              gen.num_samples, settings.seed)
+    started = time.perf_counter()
+    out = sample_inputs(sampler, inputs, settings, gen, window)
+    seconds = time.perf_counter() - started
+    results = build_results(sampler, inputs, out, settings)
+    folder = Path(gen.output_dir) if gen.output_dir else default_output_dir(
+        loaded.model_file, settings.seed, sampler.output_suffix, gen.audio)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = save_results(folder / "results.npy", results)
+    audio_seconds = inputs.raw_audio.shape[1] / SAMPLES_PER_FRAME / FPS * len(inputs.audio) * settings.num_repetitions
+    tqdm.write(f"[generate] {len(inputs.audio)} samples x {settings.num_repetitions} repetitions "
+               f"({settings.sampler}, {settings.timestep_respacing or 'all steps'}, guidance "
+               f"{settings.guidance_param}) in {seconds:.1f} s ({audio_seconds / max(seconds, 1e-9):.2f} x real "
+               f"time) -> {path}")
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""results.npy: what sample.generate writes, and what evaluation, rendering and BVH export read.
+
+A pickled dict saved with np.save (load with `np.load(path, allow_pickle=True).item()`), the original's
+layout (UPSTREAM 5.3) plus four keys of ours. N = num_samples x num_repetitions sequences, ordered
+repetition-major: index = rep * num_samples + sample. C = 256 (face codes) or 104 (body pose), T frames
+at `fps`, all motion UN-normalised (raw units of the data set).
+
+| key               | shape             | dtype   | content                                                    |
+|-------------------|-------------------|---------|------------------------------------------------------------|
+| `motions`         | (N, C, 1, T)      | float64 | generated motion                                           |
+| `gt`              | (N, C, 1, T)      | float64 | ground truth (face: missing frames hold the mean code); None |
+|                   |                   |         | when there is none (sample.generate --audio)               |
+| `audio`           | (N, T*1600, 2)    | float32 | the waveform of each sequence, 48 kHz, [-1, 1]             |
+| `lengths`         | (N,)              | int64   | valid frames of each sequence (the rest is padding)        |
+| `keyframes`       | body (N, K, 104)  | float64 | body: the 1 fps guide poses used (predicted or ground      |
+|                   | face (N, T, 256)  |         | truth); face: the ground truth (as the original); None     |
+|                   |                   |         | where there is nothing to store                            |
+| `num_samples`     | int               |         | S (ours; files of the original lack it: inferred)          |
+| `num_repetitions` | int               |         | R (ours; inferred likewise)                                |
+| `data_format`     | "face" / "pose"   |         | ours; inferred from C for the original's files             |
+| `fps`             | int               |         | 30 (ours)                                                  |
+
+`Results` holds these arrays; `save_results` writes one (atomically) after validating it, `load_results`
+reads and validates any results.npy, including the original's (missing own keys are inferred: the number
+of samples is the repeat period of the audio rows). Every error (`ResultsError`) names the file and what
+is wrong.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from data_loaders.format import FACE_DIM, FPS, POSE_DIM, SAMPLES_PER_FRAME
+
+
+class ResultsError(ValueError):
+    """A results dict or file without the layout of results.npy (module docstring)."""
+
+
+@dataclass
+class Results:
+    """The content of results.npy (module docstring); arrays as stored."""
+    motions: np.ndarray
+    audio: np.ndarray
+    lengths: np.ndarray
+    num_samples: int
+    num_repetitions: int
+    data_format: str
+    gt: Optional[np.ndarray] = None
+    keyframes: Optional[np.ndarray] = None
+    fps: int = FPS
+
+    @property
+    def frames(self) -> int:
+        return self.motions.shape[-1]
+
+    def index(self, rep: int, sample: int) -> int:
+        """Row of repetition `rep` of sample `sample`."""
+        return rep * self.num_samples + sample
+
+    def motion(self, rep: int, sample: int) -> np.ndarray:
+        """(lengths, C) generated motion of one sequence, padding cut off."""
+        row = self.index(rep, sample)
+        return self.motions[row, :, 0, :self.lengths[row]].T
+
+    def to_dict(self) -> dict:
+        """The dict np.save stores (module docstring)."""
+        return {"motions": self.motions, "gt": self.gt, "audio": self.audio, "lengths": self.lengths,
+                "keyframes": self.keyframes, "num_samples": self.num_samples,
+                "num_repetitions": self.num_repetitions, "data_format": self.data_format, "fps": self.fps}
+
+
+def motion_rows(motion: np.ndarray) -> np.ndarray:
+    """(N, T, C) sequences -> (N, C, 1, T) float64, the stored layout."""
+    return np.ascontiguousarray(np.asarray(motion, dtype=np.float64).transpose(0, 2, 1)[:, :, None, :])
+
+
+def _repeat_period(audio: np.ndarray) -> int:
+    """The smallest S dividing N with audio rows repeating every S rows (the original's files)."""
+    rows = len(audio)
+    for period in range(1, rows + 1):
+        if rows % period == 0 and all(np.array_equal(audio[i], audio[i % period]) for i in range(period, rows)):
+            return period
+    return rows
+
+
+def _check(results: Results, source: str) -> None:
+    """Raise ResultsError naming `source` for the first inconsistency found."""
+    def fail(message: str):
+        raise ResultsError(f"{source}: {message}; see sample/results.py for the layout")
+
+    m = results.motions
+    if m.ndim != 4 or m.shape[2] != 1:
+        fail(f"'motions' has shape {m.shape}; expected (N, C, 1, T)")
+    rows, channels, _, frames = m.shape
+    if results.num_samples * results.num_repetitions != rows or results.num_samples < 1:
+        fail(f"num_samples {results.num_samples} x num_repetitions {results.num_repetitions} != {rows} rows")
+    if results.data_format not in ("face", "pose"):
+        fail(f"data_format is {results.data_format!r}; expected 'face' or 'pose'")
+    if results.gt is not None and results.gt.shape != m.shape:
+        fail(f"'gt' has shape {results.gt.shape}, 'motions' {m.shape}; they must match")
+    if results.audio.shape != (rows, frames * SAMPLES_PER_FRAME, 2):
+        fail(f"'audio' has shape {results.audio.shape}; expected {(rows, frames * SAMPLES_PER_FRAME, 2)} "
+             f"({frames} frames x {SAMPLES_PER_FRAME} samples, stereo)")
+    if results.lengths.shape != (rows,) or (results.lengths < 0).any() or (results.lengths > frames).any():
+        fail(f"'lengths' must be {rows} frame counts in [0, {frames}], got shape {results.lengths.shape}")
+    k = results.keyframes
+    if k is not None and (k.ndim != 3 or len(k) != rows or k.shape[2] != channels):
+        fail(f"'keyframes' has shape {k.shape}; expected ({rows}, K, {channels})")
+    if not np.isfinite(m).all():
+        fail("'motions' holds NaN or inf")
+
+
+def results_from_dict(stored: dict, source: str = "results") -> Results:
+    """Results from a loaded dict (ours or the original's); ResultsError naming `source` when malformed."""
+    missing = [key for key in ("motions", "audio") if key not in stored]
+    if missing:
+        raise ResultsError(f"{source}: missing key(s) {missing} (keys: {sorted(stored)}); see sample/results.py")
+    motions = np.asarray(stored["motions"])
+    audio = np.asarray(stored["audio"])
+    if motions.ndim != 4:
+        raise ResultsError(f"{source}: 'motions' has shape {motions.shape}; expected (N, C, 1, T)")
+    rows, channels = motions.shape[:2]
+    num_samples = int(stored.get("num_samples") or _repeat_period(audio))
+    data_format = stored.get("data_format") or {FACE_DIM: "face", POSE_DIM: "pose"}.get(channels)
+    if data_format is None:
+        raise ResultsError(f"{source}: {channels} channels and no 'data_format'; cannot tell face from body")
+    optional = {key: None if stored.get(key) is None else np.asarray(stored[key]) for key in ("gt", "keyframes")}
+    lengths = stored.get("lengths")
+    results = Results(motions=motions, audio=audio, num_samples=num_samples,
+                      num_repetitions=int(stored.get("num_repetitions") or rows // max(num_samples, 1)),
+                      lengths=np.full(rows, motions.shape[-1], np.int64) if lengths is None else np.asarray(lengths),
+                      data_format=str(data_format), fps=int(stored.get("fps", FPS)), **optional)
+    _check(results, source)
+    return results
+
+
+def save_results(path: str | os.PathLike, results: Results) -> Path:
+    """Validate and write results.npy atomically; returns the path."""
+    path = Path(path)
+    _check(results, str(path))
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, results.to_dict(), allow_pickle=True)
+    os.replace(tmp, path)
+    return path
+
+
+def load_results(path: str | os.PathLike) -> Results:
+    """Read and validate a results.npy (ours or the original's)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"{path}: results file not found; sample.generate writes results.npy into its "
+                           f"output folder (printed at the end of its run)")
+    try:
+        stored = np.load(path, allow_pickle=True).item()
+    except (ValueError, OSError, EOFError, pickle.UnpicklingError) as error:
+        raise ResultsError(f"{path}: not a results.npy (a pickled dict saved with np.save): {error}") from error
+    if not isinstance(stored, dict):
+        raise ResultsError(f"{path}: holds a {type(stored).__name__}, not the dict of results.npy")
+    return results_from_dict(stored, str(path))

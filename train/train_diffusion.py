@@ -1,0 +1,196 @@
+"""`python -m train.train_diffusion --data_format face|pose --data_root DIR --save_dir DIR ...`: train the face
+or body DDPM (UPSTREAM 4.1) with the shared TrainLoop.
+
+Per batch (data_loaders/dataset.py), the conditions are encoded ONCE and every randomness comes from the
+items' seeds:
+    lips = lip.normalise(lip(audio, mask))              face with --lip_model_path: the frozen lip regressor,
+                                                        under no_grad (B, T, L*3)
+    cond = model.encode_condition(audio, lips, keyframes, mask)   keyframes: pose, the ground-truth 1 fps
+                                                        poses of the window (B, T//30, C)
+    cond = model.drop_condition(cond, seeds)            classifier-free guidance training (--cond_drop_prob)
+    loss = GaussianDiffusion.training_loss(lambda x_t, t: model(x_t, t, cond), motion, valid, mask, seeds,
+                                           lambda_vel)
+Without --lip_model_path the face model hears the audio alone (lip_dim = 0): simpler and still lip-synced
+through the audio tokens, but the original conditions on lip vertices; train a lip regressor first with
+`python -m train.train_lip` for the original's setup. Training always uses every step of the base process
+(--diffusion_steps); --timestep_respacing is accepted for the original's command lines and ignored (its
+default 'ddim100' silently trained a 100-step model there); sampling picks steps with sample.generate.
+
+Model sizes default to the original's (`denoiser_preset`): face 8 layers x 8 heads, d 512; pose 6 x 8,
+d 256, guide-pose cross-attention and the causal post-net. --nfeats is taken from the data and --lip_dim
+from the lip regressor (L*3). Validation (every --eval_interval steps and at the end, EMA weights): the
+same loss on the fixed chunks of the validation scenes (TensorBoard Val/loss).
+
+save_dir gets args.json (all fields of DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig and
+TrainConfig, flat: everything `load_diffusion_model` needs to rebuild the model), data_stats.pth (a copy
+of the person's statistics, so sampling works without the data set) and the checkpoints of train/loop.py.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, Optional
+
+import torch
+
+from data_loaders.dataset import SocialDataset, collate
+from data_loaders.format import STATS_FILE, FormatError
+from data_loaders.stats import Normalizer, load_stats
+from diffusion import GaussianDiffusion
+from model.audio_encoder import AudioEncoderConfig
+from model.denoiser import DenoiserConfig, FiLMTransformer, denoiser_preset
+from model.lip_regressor import LipRegressor
+from train.checkpoint import latest_checkpoint, load_model_checkpoint
+from train.distributed import is_main_process, unwrap_model
+from train.loop import TrainConfig, TrainLoop, move_to
+from train.train_lip import load_lip_regressor
+from utils.config import arg, from_dict, parse_config
+from utils.device import seed_everything
+
+EVAL_BATCH = 8
+
+
+@dataclass
+class DiffusionDataConfig:
+    """Data, conditioning and diffusion process of the face / body DDPM."""
+    data_format: Literal["face", "pose"] = arg("pose", "what the model generates: face codes or body pose; "
+                                                       "also picks the model size defaults")
+    data_root: str = arg("", "person folder in the official format, e.g. dataset/SYN001 (required)")
+    max_seq_length: int = arg(600, "frames per training window (600 = 20 s, the original's)")
+    min_seq_length: int = arg(400, "shortest random training window (frames); lengths are uniform in "
+                                   "[min, max), zero-padded to max (the original's 400)")
+    lip_model_path: Optional[str] = arg(None, "face: lip regressor checkpoint (model*.pt or save_dir of "
+                                              "train.train_lip) whose lip vertices condition the model; none = "
+                                              "audio only (lip_dim 0)")
+    lambda_vel: float = arg(0.0, "weight of the velocity loss (original README: 2.0 pose, 0 face)")
+    noise_schedule: Literal["cosine", "linear"] = arg("cosine", "noise schedule of the base process")
+    diffusion_steps: int = arg(1000, "steps of the base process (the original ignored this flag: always 1000)")
+    timestep_respacing: str = arg("", "accepted for the original's command lines and ignored: training always "
+                                      "uses all --diffusion_steps steps (choose sampling steps with "
+                                      "sample.generate --timestep_respacing)")
+
+
+class DiffusionModel(NamedTuple):
+    """A trained denoiser ready to sample: model (eval mode), the flat args.json dict, the person's
+    Normalizer, and the model file it came from."""
+    model: FiLMTransformer
+    config: dict[str, Any]
+    normalizer: Normalizer
+    model_file: Path
+
+
+class DiffusionLoss:
+    """loss_fn(model, batch) of the TrainLoop (module docstring); `lip` is the frozen lip regressor or None."""
+
+    def __init__(self, diffusion: GaussianDiffusion, lambda_vel: float, lip: LipRegressor | None):
+        self.diffusion, self.lambda_vel, self.lip = diffusion, lambda_vel, lip
+
+    def lip_input(self, audio: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+        """(B, T, L*3) normalised lip vertices of the audio's channel 0, or None without a lip regressor."""
+        if self.lip is None:
+            return None
+        self.lip.to(audio.device)
+        with torch.no_grad():
+            return self.lip.normalise(self.lip(audio, mask=mask))
+
+    def __call__(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
+        net = unwrap_model(model)
+        cond = net.encode_condition(batch["audio"], self.lip_input(batch["audio"], batch["mask"]),
+                                    batch["keyframes"] if net.cfg.use_guide else None, mask=batch["mask"])
+        cond = net.drop_condition(cond, batch["seed"])
+        terms = self.diffusion.training_loss(lambda x_t, t: model(x_t, t, cond), batch["motion"], batch["valid"],
+                                             batch["mask"], batch["seed"], self.lambda_vel)
+        return terms["loss"], {"rec": terms["rec"].detach(), "vel": terms["vel"].detach()}
+
+
+def validation(loss: DiffusionLoss, dataset: SocialDataset):
+    """eval_fn(model, step) -> {"loss", "rec"}: the training loss over the fixed validation chunks (item
+    seed = chunk index, so every evaluation draws the same noise and timesteps)."""
+    def eval_fn(model, step: int) -> dict:
+        device = next(model.parameters()).device
+        totals, count = {"loss": 0.0, "rec": 0.0}, 0
+        for first in range(0, len(dataset), EVAL_BATCH):
+            items = [dataset[i] for i in range(first, min(first + EVAL_BATCH, len(dataset)))]
+            value, metrics = loss(model, move_to(collate(items), device))
+            totals["loss"] += float(value) * len(items)
+            totals["rec"] += float(metrics["rec"]) * len(items)
+            count += len(items)
+        return {key: total / count for key, total in totals.items()}
+    return eval_fn
+
+
+def parse_args(argv: list[str] | None = None) -> tuple:
+    """(TrainConfig, DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig); model defaults from the
+    preset of --data_format (flags still win)."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--data_format", default=DiffusionDataConfig.data_format)
+    data_format = peek.parse_known_args(argv)[0].data_format
+    defaults = denoiser_preset(data_format) if data_format in ("face", "pose") else {}
+    return parse_config([TrainConfig, DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig], argv,
+                        defaults=defaults, description=(
+                            "Train the face or body diffusion model (FiLM transformer denoiser, x0 prediction) on "
+                            "a person folder. Model sizes default to the original's for --data_format; --nfeats "
+                            "comes from the data and --lip_dim from the lip regressor."))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Parse the flags, train, return TrainLoop.run()'s summary."""
+    train_cfg, data_cfg, model_cfg, audio_cfg = parse_args(argv)
+    if not data_cfg.data_root:
+        raise SystemExit("--data_root is required: a person folder in the official format, e.g. dataset/SYN001")
+    if data_cfg.lip_model_path and data_cfg.data_format != "face":
+        raise SystemExit("--lip_model_path conditions the face model; leave it out with --data_format pose")
+    data_cfg = dataclasses.replace(
+        data_cfg, data_root=str(Path(data_cfg.data_root).resolve()),
+        lip_model_path=str(Path(data_cfg.lip_model_path).resolve()) if data_cfg.lip_model_path else None)
+    lip = load_lip_regressor(data_cfg.lip_model_path) if data_cfg.lip_model_path else None
+    seed_everything(train_cfg.seed)
+    train_set = SocialDataset(data_cfg.data_root, "train", data_cfg.data_format,
+                              max_seq_length=data_cfg.max_seq_length, min_seq_length=data_cfg.min_seq_length)
+    val_set = SocialDataset(data_cfg.data_root, "val", data_cfg.data_format, max_seq_length=data_cfg.max_seq_length,
+                            min_seq_length=data_cfg.min_seq_length, random_windows=False)
+    model_cfg = dataclasses.replace(model_cfg, nfeats=train_set.nfeats,
+                                    lip_dim=0 if lip is None else lip.num_vertices * 3)
+    model = FiLMTransformer(model_cfg, audio_cfg)
+    loss = DiffusionLoss(GaussianDiffusion(data_cfg.diffusion_steps, data_cfg.noise_schedule), data_cfg.lambda_vel,
+                         lip)
+    loop = TrainLoop(model, loss, train_set, train_cfg, collate_fn=collate,
+                     configs_to_save=(data_cfg, model_cfg, audio_cfg), eval_fn=validation(loss, val_set))
+    if is_main_process():
+        shutil.copyfile(Path(data_cfg.data_root) / STATS_FILE, Path(train_cfg.save_dir) / STATS_FILE)
+    return loop.run()
+
+
+def resolve_model_file(path: str | os.PathLike) -> Path:
+    """The model*.pt file itself, or the newest one of a save_dir."""
+    path = Path(path)
+    return (latest_checkpoint(path, "model") or path) if path.is_dir() else path
+
+
+def load_normalizer(model_file: Path, config: dict) -> Normalizer:
+    """The person's statistics: the copy in the model's folder, else the data_stats.pth of its data_root."""
+    for folder in (model_file.parent, Path(config.get("data_root") or "")):
+        if (folder / STATS_FILE).is_file():
+            return Normalizer(load_stats(folder))
+    raise FormatError(f"{model_file.parent / STATS_FILE}: not found, nor in the training data_root "
+                      f"{config.get('data_root')!r}; copy the person's data_stats.pth into {model_file.parent}")
+
+
+def load_diffusion_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> DiffusionModel:
+    """The denoiser of a train_diffusion checkpoint (model*.pt, EMA weights) or save_dir, in eval mode."""
+    model_file = resolve_model_file(path)
+    state, config = load_model_checkpoint(model_file, device)
+    if config.get("data_format") not in ("face", "pose"):
+        raise ValueError(f"{model_file}: its args.json has data_format {config.get('data_format')!r}; this is "
+                         f"not a checkpoint of train.train_diffusion")
+    model = FiLMTransformer(from_dict(DenoiserConfig, config), from_dict(AudioEncoderConfig, config))
+    model.load_state_dict(state)
+    return DiffusionModel(model.to(device).eval(), config, load_normalizer(model_file, config), model_file)
+
+
+if __name__ == "__main__":
+    main()
