@@ -1,0 +1,181 @@
+"""`python -m train.train_guide`: train the guide transformer, audio -> VQ tokens of 1 fps poses (UPSTREAM 4.3).
+
+    python -m train.train_guide --resume_pth checkpoints/vq/c1_pose --data_root dataset/PXB184 \
+        --save_dir checkpoints/guide/c1_pose
+
+Per batch (windows of exactly --max_seq_length frames of the TRAIN scenes, as for the VQ-VAE):
+    tokens     = tokens_from_indices(vq.encode(keyframes))       (B, K*depth), the frozen VQ in fp32
+    token_mask = keyframe mask (B, K) repeated per level          padded keyframes carry no loss
+    loss       = GuideTransformer.loss(tokens, audio, seeds, token_mask, frame_mask = batch["mask"])
+(label-smoothed cross-entropy with teacher forcing; the audio is replaced by the learned null with
+probability --cond_drop_prob, drawn from the item seed). --codebook_size and --depth are the VQ's (read from
+its checkpoint); passing other values is an error. Defaults follow the original's README (AdamW lr 2e-4,
+betas (0.9, 0.99), weight decay 0.1, 5000 warm-up steps, gradient clipping 1.0, 6 layers x 64 wide).
+
+Evaluation (`evaluate_guide`, every --eval_interval steps on the fixed VAL windows, EMA weights, audio
+always kept): `ce` (nats per token, exp(ce) = perplexity), `accuracy` (teacher-forced argmax) and
+`argmax_deg`, the mean joint-angle error in degrees of the keyframes decoded from the argmax tokens.
+
+save_dir/args.json holds every field of TrainConfig, GuideDataConfig (resume_pth = the VQ model file as an
+absolute path), GuideConfig and AudioEncoderConfig: everything `load_guide` (and the body sampler) needs to
+rebuild the guide and its VQ-VAE (the original's lacked num_audio_layers, UPSTREAM 9.12).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from data_loaders.dataset import SocialDataset, collate
+from model.audio_encoder import AudioEncoderConfig
+from model.guide import GuideConfig, GuideTransformer
+from model.vqvae import ResidualVQVAE, tokens_from_indices
+from train.checkpoint import load_model_checkpoint
+from train.loop import TrainConfig, TrainLoop
+from train.train_diffusion import resolve_model_file
+from train.train_vq import KeyframeDataConfig, keyframe_dataset, keyframes_and_mask, load_vq, rotation_dims
+from utils.config import arg, from_dict, parse_config
+from utils.device import seed_everything
+
+TRAIN_DEFAULTS = dict(lr=2e-4, betas=(0.9, 0.99), weight_decay=0.1, batch_size=16, num_steps=100_000,
+                      warm_up_iter=5000, grad_clip=1.0, eval_interval=1000, save_interval=5000)
+
+
+@dataclass
+class GuideDataConfig(KeyframeDataConfig):
+    """Training data of the guide: keyframe windows of a person folder, tokenised by a frozen VQ-VAE."""
+    resume_pth: str = arg("", "VQ-VAE checkpoint (model*.pt or save_dir of train.train_vq) whose tokens the "
+                              "guide learns to predict (required)")
+
+
+class Guide(NamedTuple):
+    """A trained guide ready to sample: model and its VQ-VAE (eval mode, frozen), the guide's flat args.json
+    dict, and the guide's model file."""
+    model: GuideTransformer
+    vq: ResidualVQVAE
+    config: dict
+    model_file: Path
+
+
+def vq_tokens(vq: ResidualVQVAE, keyframes: torch.Tensor,
+              keyframe_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tokens (B, K*depth) int64, token mask (B, K*depth) bool) of keyframes (B, K, C), encoded in fp32."""
+    vq.to(keyframes.device)
+    with torch.autocast(keyframes.device.type, enabled=False):
+        tokens = tokens_from_indices(vq.encode(keyframes.float()))
+    return tokens, keyframe_mask.repeat_interleave(vq.cfg.depth, dim=1)
+
+
+class GuideLoss:
+    """loss_fn(model, batch) of the TrainLoop (module docstring) with the frozen VQ-VAE `vq`."""
+
+    def __init__(self, vq: ResidualVQVAE):
+        self.vq = vq
+
+    def __call__(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
+        tokens, token_mask = vq_tokens(self.vq, *keyframes_and_mask(batch))
+        return model.loss(tokens, batch["audio"], batch["seed"], token_mask, batch["mask"])
+
+
+@torch.no_grad()
+def evaluate_guide(model: GuideTransformer, vq: ResidualVQVAE, dataset: SocialDataset,
+                   batch_size: int = 16) -> dict[str, float]:
+    """Teacher-forced ce, accuracy and argmax_deg over every window of `dataset` (module docstring)."""
+    device = next(model.parameters()).device
+    angles = torch.as_tensor(rotation_dims(dataset.nfeats), device=device)
+    ce_sum = correct = count = 0.0
+    errors = []
+    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate):
+        audio, frame_mask = batch["audio"].to(device), batch["mask"].to(device)
+        keyframes, keyframe_mask = (x.to(device) for x in keyframes_and_mask(batch))
+        tokens, token_mask = vq_tokens(vq, keyframes, keyframe_mask)
+        logits = model(tokens, model.encode_audio(audio, frame_mask)).float()
+        ce_sum += float(F.cross_entropy(logits[token_mask], tokens[token_mask], reduction="sum"))
+        predicted = logits.argmax(-1)
+        correct += float((predicted == tokens)[token_mask].sum())
+        count += float(token_mask.sum())
+        decoded = vq.decode(predicted.view(*keyframes.shape[:2], vq.cfg.depth))
+        raw = [dataset.normalizer.denormalize(x.double(), "pose") for x in (decoded, keyframes)]
+        errors.append((raw[0] - raw[1])[keyframe_mask][:, angles].abs())
+    return {"ce": ce_sum / count, "accuracy": correct / count,
+            "argmax_deg": float(torch.cat(errors).mean().rad2deg())}
+
+
+def check_vq_match(guide_cfg: GuideConfig, vq: ResidualVQVAE, vq_file: Path) -> None:
+    """The guide's vocabulary must be the VQ's: a clear error for conflicting --codebook_size / --depth."""
+    for name in ("codebook_size", "depth"):
+        if getattr(guide_cfg, name) != getattr(vq.cfg, name):
+            raise ValueError(f"--{name} {getattr(guide_cfg, name)} conflicts with the VQ-VAE {vq_file} "
+                             f"({name} {getattr(vq.cfg, name)}); leave --{name} out, it is taken from the VQ")
+
+
+def train_guide(train_cfg: TrainConfig, data_cfg: GuideDataConfig, guide_cfg: GuideConfig,
+                audio_cfg: AudioEncoderConfig) -> dict:
+    """Train as configured (module docstring); returns TrainLoop.run()'s summary."""
+    if not data_cfg.resume_pth:
+        raise ValueError("--resume_pth is required: the VQ-VAE checkpoint (model*.pt or save_dir of "
+                         "`python -m train.train_vq`)")
+    vq, _, vq_file = load_vq(data_cfg.resume_pth)
+    check_vq_match(guide_cfg, vq, vq_file)
+    dataset = keyframe_dataset(data_cfg, "train")
+    data_cfg = dataclasses.replace(data_cfg, resume_pth=str(vq_file), data_root=str(Path(data_cfg.data_root).resolve()))
+    if dataset.nfeats != vq.cfg.nfeats:
+        raise ValueError(f"the poses of {data_cfg.data_root} have {dataset.nfeats} parameters but the VQ-VAE "
+                         f"{vq_file} was trained on {vq.cfg.nfeats}")
+    val_set = keyframe_dataset(data_cfg, "val")
+    seed_everything(train_cfg.seed)
+    model = GuideTransformer(guide_cfg, audio_cfg)
+    loop = TrainLoop(model, GuideLoss(vq), dataset, train_cfg, collate_fn=collate,
+                     configs_to_save=(data_cfg, guide_cfg, audio_cfg),
+                     eval_fn=lambda model, step: evaluate_guide(model, vq, val_set, train_cfg.batch_size))
+    return loop.run()
+
+
+def load_guide(path: str | os.PathLike, device: torch.device | str = "cpu") -> Guide:
+    """The guide of a train_guide checkpoint (model*.pt, EMA weights) or save_dir, and the VQ-VAE its
+    args.json names (resume_pth), both frozen in eval mode on `device`."""
+    model_file = resolve_model_file(path).resolve()
+    state, config = load_model_checkpoint(model_file, device)
+    if not config.get("resume_pth") or "audio_layers" not in config:
+        raise ValueError(f"{model_file}: not a guide checkpoint of `python -m train.train_guide` (its config "
+                         f"lacks resume_pth / audio_layers)")
+    if not Path(config["resume_pth"]).exists():
+        raise FileNotFoundError(f"{model_file}: its VQ-VAE {config['resume_pth']} (resume_pth, recorded when the "
+                                f"guide was trained) is missing; put the VQ-VAE's model file back at that path")
+    vq, _, vq_file = load_vq(config["resume_pth"], device)
+    guide_cfg = from_dict(GuideConfig, config)
+    check_vq_match(guide_cfg, vq, vq_file)
+    model = GuideTransformer(guide_cfg, from_dict(AudioEncoderConfig, config))
+    model.load_state_dict(state)
+    return Guide(model.to(device).eval().requires_grad_(False), vq, config, model_file)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple:
+    """(TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig); --codebook_size and --depth default
+    to those of the VQ-VAE named by --resume_pth."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--resume_pth", default="")
+    resume_pth = peek.parse_known_args(argv)[0].resume_pth
+    defaults = dict(TRAIN_DEFAULTS)
+    if resume_pth:
+        _, vq_config = load_model_checkpoint(resolve_model_file(resume_pth))
+        defaults.update(codebook_size=vq_config.get("codebook_size"), depth=vq_config.get("depth"))
+    return parse_config([TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig], argv, defaults=defaults,
+                        description="Train the guide transformer: audio -> the VQ tokens of 1 fps body poses "
+                                    "(sampled with nucleus sampling by sample.generate --resume_trans).")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Parse the flags, train, return TrainLoop.run()'s summary."""
+    return train_guide(*parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
