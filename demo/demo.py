@@ -1,0 +1,231 @@
+"""`python -m demo.demo [--checkpoints DIR] [--port 7860] [--share]`: a web page that turns speech into avatar videos.
+
+On the page (gradio) a person uploads or records speech, picks the number of samples (1-10) and the sample
+diversity (the guide transformer's nucleus top-p), and gets one video per sample (or one grid video of all)
+plus the files to download: face and body results.npy (sample/results.py), and per sample a BVH of the body
+(visualize.export_bvh) and a CSV of the named face dims.
+
+Checkpoints: DIR holds one training --save_dir per model (args.json and model*.pt; the newest is used):
+
+    DIR/face   face diffusion model   python -m train.train_diffusion --data_format face --lip_model_path DIR/lip
+    DIR/lip    its lip regressor      python -m train.train_lip            (named by DIR/face/args.json)
+    DIR/pose   body diffusion model   python -m train.train_diffusion --data_format pose
+    DIR/guide  guide transformer      python -m train.train_guide --resume_pth DIR/vq
+    DIR/vq     its VQ-VAE             python -m train.train_vq             (named by DIR/guide/args.json)
+
+The face and guide runs find their lip regressor and VQ-VAE through the paths in their args.json
+(lip_model_path, resume_pth), as sample.generate does. Default DIR: checkpoints/ in the repository. Without
+usable checkpoints the page says what is missing and prints the commands that make them (MISSING_HELP).
+
+Processing (`Demo.run`, usable without a browser): the audio file is read by sample/audio_input.py (any
+format, rate and length; mono = the person, the partner taken as quiet noise), --max_seconds at most. The
+face and the body are sampled with sample.generate's functions as ONE audio sample with num_samples
+repetitions (so the conditions are computed once), in overlapping windows when the audio is longer than the
+models' window, with --seed (the same audio and settings give the same videos). Defaults follow the
+original demo: classifier-free guidance 10 for the face and 2 for the body, top-p 0.97; steps and sampler
+are ours (DPM-Solver++ 20 steps instead of DDIM 100). Videos come from visualize.render_results.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import gradio as gr
+
+from data_loaders.format import SAMPLE_RATE
+from sample.body import BodySampler
+from sample.face import FaceSampler
+from sample.generate import GenerateConfig, Inputs, audio_file_inputs, build_results, sample_inputs
+from sample.results import Results, save_results
+from sample.windows import SamplingConfig
+from train.checkpoint import latest_checkpoint
+from utils.config import arg, parse_config
+from utils.device import resolve_device
+from visualize.export_bvh import write_bvh, write_face_csv
+from visualize.render_results import render_results
+
+REPO = Path(__file__).resolve().parent.parent
+MAX_SAMPLES = 10
+MODELS = {"face": "face diffusion model", "pose": "body diffusion model", "guide": "guide transformer"}
+MISSING_HELP = """Train the models into {dir} (here on the synthetic data set; any person folder works):
+
+    python -m data_loaders.synthetic --preset default --out dataset
+    python -m train.train_lip --data_root dataset/SYN001 --save_dir {dir}/lip
+    python -m train.train_diffusion --data_format face --lip_model_path {dir}/lip --data_root dataset/SYN001 \
+        --save_dir {dir}/face
+    python -m train.train_vq --data_root dataset/SYN001 --save_dir {dir}/vq
+    python -m train.train_guide --resume_pth {dir}/vq --data_root dataset/SYN001 --save_dir {dir}/guide
+    python -m train.train_diffusion --data_format pose --data_root dataset/SYN001 --save_dir {dir}/pose
+
+or start the demo with --checkpoints pointing at a folder that holds them."""
+
+
+@dataclass
+class DemoConfig:
+    """The web page, the models and how they are sampled and rendered."""
+    checkpoints: str = arg(str(REPO / "checkpoints"), "folder holding the face, lip, pose, guide and vq training "
+                                                      "save_dirs (module docstring)")
+    port: int = arg(7860, "port of the web page")
+    host: str = arg("127.0.0.1", "address to listen on (0.0.0.0: reachable from other machines)")
+    share: bool = arg(False, "also publish the page through a temporary public gradio.live link (needs internet)")
+    output_dir: str = arg("", "folder for each request's videos and files (default: a new temporary folder)")
+    device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
+    size: int = arg(384, "pixels per view of the videos: a frame is size x 2*size (full body | face close-up)")
+    max_seconds: float = arg(120.0, "longest audio accepted, in seconds (0: any length)")
+    timestep_respacing: str = arg("ddim20", "denoising steps (see sample.generate)")
+    sampler: Literal["dpmpp2m", "ddim", "ddpm"] = arg("dpmpp2m", "diffusion sampler (see sample.generate)")
+    face_guidance: float = arg(10.0, "classifier-free guidance scale of the face (original demo: 10)")
+    body_guidance: float = arg(2.0, "classifier-free guidance scale of the body (original demo: 2)")
+    seed: int = arg(10, "seed of the sampling noise (original demo: 10)")
+
+
+class CheckpointsMissing(RuntimeError):
+    """The checkpoint folder lacks a model the demo needs; the message says which and how to make it."""
+
+
+class DemoOutput(NamedTuple):
+    """What one request produced: videos (mp4 paths, in display order), files to download, a status line."""
+    videos: list[Path]
+    files: list[Path]
+    message: str
+
+
+def check_checkpoints(folder: str | Path) -> None:
+    """CheckpointsMissing unless folder/face, folder/pose and folder/guide each hold a model*.pt."""
+    folder = Path(folder)
+    missing = [f"{folder / name} ({what})" for name, what in MODELS.items()
+               if latest_checkpoint(folder / name, "model") is None]
+    if missing:
+        raise CheckpointsMissing("No trained model in:\n" + "".join(f"    {line}\n" for line in missing) + "\n"
+                                 + MISSING_HELP.format(dir=folder))
+
+
+class Demo:
+    """The loaded face and body samplers and the settings of the page (DemoConfig)."""
+
+    def __init__(self, face: FaceSampler, body: BodySampler, config: DemoConfig):
+        self.face, self.body, self.config = face, body, config
+        self.output_root = Path(config.output_dir or tempfile.mkdtemp(prefix="a2p_demo_"))
+        self.output_root.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def load(cls, config: DemoConfig) -> "Demo":
+        """Load the models of config.checkpoints; CheckpointsMissing (or the loaders' own errors, naming the
+        file) when they are not usable."""
+        check_checkpoints(config.checkpoints)
+        folder, device = Path(config.checkpoints), resolve_device(config.device)
+        face = FaceSampler.load(folder / "face", device)
+        body = BodySampler.load(folder / "pose", device, resume_trans=folder / "guide")
+        return cls(face, body, config)
+
+    def sample(self, sampler: FaceSampler | BodySampler, inputs: Inputs, num_samples: int,
+               guidance: float) -> Results:
+        """num_samples repetitions of the one audio sample `inputs` (normalised for `sampler`), as results.npy."""
+        config = self.config
+        settings = SamplingConfig(num_repetitions=num_samples, timestep_respacing=config.timestep_respacing,
+                                  sampler=config.sampler, guidance_param=guidance, seed=config.seed)
+        out = sample_inputs(sampler, inputs, settings, GenerateConfig(progress=False), sampler.window)
+        return build_results(sampler, inputs, out, settings)
+
+    def run(self, audio_path: str, num_samples: int = 3, top_p: float = 0.97, grid: bool = False) -> DemoOutput:
+        """Sample, render and export one request (module docstring). Videos: one per sample, or the grid."""
+        if not 1 <= int(num_samples) <= MAX_SAMPLES:
+            raise ValueError(f"the number of samples must be 1 to {MAX_SAMPLES}, got {num_samples}")
+        if not 0 < top_p <= 1:
+            raise ValueError(f"the sample diversity (top-p) must be in (0, 1], got {top_p}")
+        num_samples = int(num_samples)
+        started = time.perf_counter()
+        face_inputs = audio_file_inputs(audio_path, self.face.normalizer)
+        seconds = face_inputs.raw_audio.shape[1] / SAMPLE_RATE
+        if self.config.max_seconds and seconds > self.config.max_seconds:
+            raise ValueError(f"the audio lasts {seconds:.1f} s; this page takes at most {self.config.max_seconds:g} "
+                             f"s (start it with --max_seconds to change that)")
+        face = self.sample(self.face, face_inputs, num_samples, self.config.face_guidance)
+        self.body.top_p = top_p
+        body = self.sample(self.body, audio_file_inputs(audio_path, self.body.normalizer), num_samples,
+                           self.config.body_guidance)
+        sampled = time.perf_counter()
+        folder = Path(tempfile.mkdtemp(prefix="request_", dir=self.output_root))
+        files = [save_results(folder / "face_results.npy", face), save_results(folder / "body_results.npy", body)]
+        for rep in range(num_samples):
+            write_bvh(folder / f"sample{rep:02d}.bvh", body.motion(rep, 0))
+            write_face_csv(folder / f"sample{rep:02d}_face.csv", face.motion(rep, 0))
+            files += [folder / f"sample{rep:02d}.bvh", folder / f"sample{rep:02d}_face.csv"]
+        written = render_results(body, face, out_dir=folder, grid=grid, size=self.config.size, progress=False)
+        videos = [p for p in written if p.name.endswith("_grid.mp4") == grid]
+        message = (f"{num_samples} sample(s) of {seconds:.1f} s: sampled in {sampled - started:.1f} s, rendered in "
+                   f"{time.perf_counter() - sampled:.1f} s.")
+        return DemoOutput(videos, files, message)
+
+
+INTRO = """# a2p: speech to a talking, gesturing avatar
+Upload or record speech (any length, mono or stereo: channel 0 = the person, channel 1 = the conversation
+partner), choose how many different samples to draw and how diverse the body's guide poses may be, and press
+Generate. The face and the body are sampled by diffusion models; sampling and rendering take a while on a CPU."""
+
+
+def build_app(demo: Demo | None, problem: str = "") -> gr.Blocks:
+    """The gradio page for `demo`, or a page that shows `problem` when the models could not be loaded."""
+    with gr.Blocks(title="a2p demo", analytics_enabled=False) as app:
+        gr.Markdown(INTRO)
+        if demo is None:
+            gr.Markdown(f"## The models are not ready\n\n```\n{problem}\n```", elem_id="problem")
+            return app
+        with gr.Row():
+            with gr.Column():
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech",
+                                 elem_id="speech")
+                num_samples = gr.Slider(1, MAX_SAMPLES, value=3, step=1, label="Number of samples")
+                top_p = gr.Slider(0.01, 1.0, value=0.97, step=0.01, label="Sample diversity",
+                                  info="nucleus top-p of the guide transformer that draws the body's key poses")
+                grid = gr.Checkbox(False, label="One grid video of all samples")
+                button = gr.Button("Generate", variant="primary", elem_id="generate")
+                status = gr.Markdown(elem_id="status")
+            with gr.Column():
+                videos = [gr.Video(label=f"Sample {i + 1}", visible=i == 0, interactive=False, elem_id=f"video{i}")
+                          for i in range(MAX_SAMPLES)]
+                files = gr.File(label="Downloads: results.npy (face, body), BVH and face CSV per sample",
+                                file_count="multiple", interactive=False, elem_id="downloads")
+
+        def respond(audio_path, count, diversity, as_grid):
+            if not audio_path:
+                raise gr.Error("Upload or record some speech first.")
+            try:
+                out = demo.run(audio_path, int(count), float(diversity), bool(as_grid))
+            except ValueError as error:  # bad audio file or setting: tell the person, keep the page
+                raise gr.Error(str(error)) from error
+            shown = [gr.update(value=str(path), visible=True, label="All samples" if as_grid else f"Sample {i + 1}")
+                     for i, path in enumerate(out.videos)]
+            hidden = [gr.update(value=None, visible=False)] * (MAX_SAMPLES - len(shown))
+            return [*shown, *hidden, [str(path) for path in out.files], out.message]
+
+        button.click(respond, [audio, num_samples, top_p, grid], [*videos, files, status])
+    return app
+
+
+def launch(config: DemoConfig, block: bool = True) -> gr.Blocks:
+    """Load the models (or the reason they cannot be) and serve the page; block: until Ctrl-C, else return
+    at once (the page runs in a thread; stop it with .close())."""
+    try:
+        demo, problem = Demo.load(config), ""
+    except (CheckpointsMissing, FileNotFoundError, ValueError) as error:
+        demo, problem = None, str(error)
+        print(f"[demo] {problem}")
+    app = build_app(demo, problem)
+    allowed = [str(demo.output_root)] if demo is not None else []
+    app.queue().launch(server_name=config.host, server_port=config.port, share=config.share, allowed_paths=allowed,
+                       prevent_thread_lock=not block, ssr_mode=False)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    config, = parse_config([DemoConfig], argv, description=(
+        "Web page (gradio): upload or record speech and watch the avatar say it, several samples at a time."))
+    launch(config)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""The web demo: Demo.run turns an audio file into one video per sample plus results.npy, BVH and face CSV files,
+its diversity slider reaches the guide, bad requests and missing checkpoints get their message, and the page
+works in a real headless Chromium (upload a WAV, press Generate, a playable <video> appears).
+
+The checkpoints are tiny models trained for 2 steps (untrained in effect: the tests check the wiring, not the
+motion) by the trainers' own entry points on a random person folder (tests/data_fixtures.py), in the layout
+the demo reads: face (with its lip regressor), lip, pose, guide, vq. The lip, diffusion and guide runs go
+through their CLIs' main(argv); the VQ-VAE through train_vq.train_vq, since its CLI's parser cannot be built
+at the moment (TrainConfig and VQConfig both declare ema_decay).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from browser import CHROMIUM, Browser
+from data_loaders.format import FPS
+from demo.demo import CheckpointsMissing, Demo, DemoConfig, launch
+from model.vqvae import VQConfig
+from sample.audio_input import AudioInputError
+from sample.results import load_results
+from tests.data_fixtures import make_person_folder
+from train import train_diffusion, train_guide, train_lip
+from train.loop import TrainConfig
+from train.train_vq import KeyframeDataConfig, train_vq
+from visualize.export_bvh import read_bvh
+from visualize.video import probe
+
+pytestmark = pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",  # gradio's pandas
+                                        "ignore:The copy keyword is deprecated")
+SIZE = 64
+WINDOW = 60  # frames per training window (2 keyframes)
+SECONDS = 2.0
+TRAIN = ["--device", "cpu", "--num_workers", "0", "--num_steps", "2", "--batch_size", "2", "--warm_up_iter", "1",
+         "--log_interval", "1", "--eval_interval", "0", "--save_interval", "100"]
+AUDIO = ["--n_mels", "16", "--audio_hidden", "16", "--audio_channel_dim", "8"]
+DENOISER = ["--latent_dim", "16", "--layers", "1", "--heads", "2", "--ff_size", "32", "--max_seq_length", str(WINDOW),
+            "--min_seq_length", "30"]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> Path:
+    """DIR/{lip,face,vq,guide,pose} of tiny 2-step runs (module docstring)."""
+    base = tmp_path_factory.mktemp("demo")
+    data = str(make_person_folder(base / "P0", frames=90))
+    folder = base / "checkpoints"
+    common = TRAIN + ["--data_root", data]
+    train_lip.main(common + AUDIO + ["--save_dir", str(folder / "lip"), "--max_seq_length", str(WINDOW),
+                                     "--min_seq_length", "30", "--lip_latent_dim", "16", "--lip_heads", "2",
+                                     "--lip_encoder_layers", "1", "--lip_decoder_layers", "1", "--lip_ff_size", "32"])
+    train_diffusion.main(common + AUDIO + DENOISER + ["--data_format", "face", "--lip_model_path", str(folder / "lip"),
+                                                      "--save_dir", str(folder / "face")])
+    train_vq(TrainConfig(save_dir=str(folder / "vq"), device="cpu", num_workers=0, num_steps=2, batch_size=2,
+                         warm_up_iter=1, log_interval=1, eval_interval=0, save_interval=100),
+             KeyframeDataConfig(data, WINDOW), VQConfig(codebook_size=8, depth=2, emb_width=8, kmeans_iters=1))
+    train_guide.main(common + AUDIO + ["--save_dir", str(folder / "guide"), "--max_seq_length", str(WINDOW),
+                                       "--resume_pth", str(folder / "vq"), "--layers", "1", "--dim", "16", "--heads",
+                                       "2", "--ff_size", "32", "--audio_layers", "1"])
+    train_diffusion.main(common + AUDIO + DENOISER + ["--data_format", "pose", "--save_dir", str(folder / "pose")])
+    return folder
+
+
+def demo_config(checkpoints: Path, output_dir: Path, **overrides) -> DemoConfig:
+    values = dict(checkpoints=str(checkpoints), output_dir=str(output_dir), device="cpu", size=SIZE,
+                  timestep_respacing="ddim4")
+    return DemoConfig(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> Path:
+    """2 s of mono 16 kHz 'speech' (a tone with a 4 Hz syllable envelope)."""
+    t = np.arange(int(16_000 * SECONDS)) / 16_000
+    wave = 0.3 * np.sin(2 * np.pi * 180 * t) * np.clip(np.sin(2 * np.pi * 4 * t), 0, None)
+    path = tmp_path_factory.mktemp("audio") / "speech.wav"
+    sf.write(path, wave.astype(np.float32), 16_000)
+    return path
+
+
+def test_run_gives_a_video_per_sample_results_bvh_and_face_csv(checkpoints, speech, tmp_path):
+    demo = Demo.load(demo_config(checkpoints, tmp_path))
+    out = demo.run(str(speech), num_samples=2, top_p=0.9)
+    frames = int(SECONDS * FPS)
+    assert [p.name for p in out.videos] == ["sample00_rep00_pred.mp4", "sample00_rep01_pred.mp4"]
+    for video in out.videos:
+        info = probe(video)
+        assert (info["frames"], info["width"], info["height"], info["has_audio"]) == (frames, 2 * SIZE, SIZE, True)
+        assert info["audio_duration"] == pytest.approx(SECONDS, abs=0.03)
+    names = [p.name for p in out.files]
+    assert names == ["face_results.npy", "body_results.npy", "sample00.bvh", "sample00_face.csv", "sample01.bvh",
+                     "sample01_face.csv"]
+    face, body = load_results(out.files[0]), load_results(out.files[1])
+    for results, dims in ((face, 256), (body, 104)):
+        assert (results.num_samples, results.num_repetitions, results.frames) == (1, 2, frames)
+        assert results.motions.shape[1] == dims and results.gt is None
+    assert np.array_equal(face.audio, body.audio)
+    for rep in range(2):
+        assert np.allclose(read_bvh(out.files[2 + 2 * rep]), body.motion(rep, 0), atol=1e-5)
+        assert len(out.files[3 + 2 * rep].read_text().splitlines()) == frames + 1
+    assert "2 sample(s) of 2.0 s" in out.message
+
+
+def test_diversity_reaches_the_guide_and_grid_gives_one_video(checkpoints, speech, tmp_path):
+    demo = Demo.load(demo_config(checkpoints, tmp_path))
+    narrow = load_results(demo.run(str(speech), num_samples=3, top_p=0.01).files[1])
+    wide = demo.run(str(speech), num_samples=3, top_p=1.0, grid=True)
+    keyframes = load_results(wide.files[1]).keyframes
+    assert all(np.array_equal(narrow.keyframes[0], narrow.keyframes[rep]) for rep in (1, 2))  # top-1 token only
+    assert not np.array_equal(keyframes[0], keyframes[1]) and not np.array_equal(keyframes[1], keyframes[2])
+    assert [p.name for p in wide.videos] == ["sample00_grid.mp4"]
+    assert probe(wide.videos[0])["width"] == 2 * 2 * SIZE  # two columns of size x 2*size views
+
+
+def test_bad_requests_and_missing_checkpoints_get_their_message(checkpoints, speech, tmp_path):
+    demo = Demo.load(demo_config(checkpoints, tmp_path, max_seconds=1.5))
+    with pytest.raises(ValueError, match="number of samples must be 1 to 10"):
+        demo.run(str(speech), num_samples=11)
+    with pytest.raises(ValueError, match=r"top-p\) must be in \(0, 1\]"):
+        demo.run(str(speech), top_p=0.0)
+    with pytest.raises(ValueError, match="lasts 2.0 s; this page takes at most 1.5 s"):
+        demo.run(str(speech))
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("not audio")
+    with pytest.raises(AudioInputError, match="notes.wav: not a readable audio file"):
+        demo.run(str(not_audio))
+    with pytest.raises(CheckpointsMissing, match=r"(?s)empty/face .*empty/pose .*empty/guide .*train\.train_lip"):
+        Demo.load(demo_config(tmp_path / "empty", tmp_path))
+
+
+def free_port() -> int:
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        return probe_socket.getsockname()[1]
+
+
+def save_artifact(path: Path) -> None:
+    if os.environ.get("A2P_ARTIFACTS"):
+        Path(os.environ["A2P_ARTIFACTS"]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(os.environ["A2P_ARTIFACTS"]) / path.name)
+
+
+VIDEO_STATE = """(() => {{ const v = document.querySelector('#video{i} video');
+    return v && v.readyState >= 2 && v.error === null &&
+           {{duration: v.duration, width: v.videoWidth, height: v.videoHeight, src: v.currentSrc}}; }})()"""
+
+
+PLAY = """(async () => { const v = document.querySelector('#video0 video'); v.muted = true; await v.play();
+    await new Promise(done => setTimeout(done, 500)); return v.currentTime; })()"""
+
+
+@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=f"{CHROMIUM} not found: apt-get install chromium "
+                                                             f"(scripts/install.sh installs it)")
+def test_page_in_headless_chromium_plays_the_generated_videos(checkpoints, speech, tmp_path):
+    port = free_port()
+    app = launch(demo_config(checkpoints, tmp_path / "out", port=port), block=False)
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.open(f"http://127.0.0.1:{port}/")
+            browser.wait_for("document.querySelector('#speech input[type=file]') !== null")
+            browser.set_files("#speech input[type=file]", [speech])
+            browser.wait_for("document.querySelector('#speech audio') !== null")  # uploaded: the player shows
+            browser.evaluate("document.querySelector('#generate').click()")
+            first = browser.wait_for(VIDEO_STATE.format(i=0), timeout=120)
+            assert first["duration"] == pytest.approx(SECONDS, abs=0.05)
+            assert (first["width"], first["height"]) == (2 * SIZE, SIZE)
+            assert first["src"].endswith("sample00_rep00_pred.mp4")
+            third = browser.wait_for(VIDEO_STATE.format(i=2))  # the slider's default: 3 samples
+            assert third["src"].endswith("sample00_rep02_pred.mp4")
+            assert browser.evaluate("document.querySelector('#video3 video') === null")  # the rest stay hidden
+            assert browser.evaluate(PLAY) > 0.1
+            downloads = browser.wait_for("document.querySelector('#downloads').innerText").replace("\n", "")
+            assert "face_results.npy" in downloads and "sample02.bvh" in downloads
+            save_artifact(browser.screenshot(tmp_path / "demo_page.png"))
+    finally:
+        app.close()
+    port = free_port()
+    app = launch(demo_config(tmp_path / "nothing", tmp_path / "out", port=port), block=False)
+    try:
+        with Browser(tmp_path / "profile_missing") as browser:
+            browser.open(f"http://127.0.0.1:{port}/")
+            problem = browser.wait_for("document.querySelector('#problem')?.innerText")
+            assert "No trained model in" in problem and "python -m train.train_guide" in problem
+            save_artifact(browser.screenshot(tmp_path / "demo_page_missing_checkpoints.png"))
+    finally:
+        app.close()
