@@ -36,11 +36,12 @@ from data_loaders.stats import Normalizer
 from sample.audio_input import load_conversation_audio
 from sample.body import BodyConfig, BodySampler
 from sample.face import FaceSampler
-from sample.results import Results, motion_rows, save_results
+from sample.results import Results, load_results, motion_rows, save_results
 from sample.windows import MotionSampler, SamplingConfig, WindowSample, sample_long
 from train.train_diffusion import load_diffusion_model
 from utils.config import arg, merged_dict, parse_config
 from utils.device import resolve_device, seed_everything
+from visualize.render_results import render_results
 
 SAMPLER_TYPES = {"face": FaceSampler, "pose": BodySampler}  # data_format -> MotionSampler class
 
@@ -70,7 +71,21 @@ class GenerateConfig:
     progress: bool = arg(True, "show progress bars")
 
 
-CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig]
+@dataclass
+class PlotConfig:
+    """Videos of the results (visualize/render_results.py), like the original's --plot."""
+    plot: bool = arg(False, "render sampleNN_repMM_pred.mp4 videos with sound into the results folder")
+    face_codes: str = arg("", "a face results.npy to render with this body model's results (same --seed, "
+                              "--num_samples, --num_repetitions and inputs); with a face model: render this "
+                              "file instead of sampling")
+    pose_codes: str = arg("", "a body results.npy to render with this face model's results; with a body "
+                              "model: render this file instead of sampling")
+    render_gt: bool = arg(False, "render the ground truth (sampleNN_rep00_gt.mp4) instead of the predictions")
+    grid: bool = arg(False, "with --plot, also write sampleNN_grid.mp4 with all repetitions of a sample")
+    render_size: int = arg(512, "pixels per view of the videos: frames are size x 2*size (body | face)")
+
+
+CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig]
 
 
 class Inputs(NamedTuple):
@@ -159,13 +174,34 @@ def check_config(gen: GenerateConfig, settings: SamplingConfig) -> None:
         raise SystemExit(f"--max_seq_length must be >= 1, got {gen.max_seq_length}")
 
 
+def render(plot: PlotConfig, data_format: str, results_path: Path, progress: bool) -> list[Path]:
+    """The videos of --plot / --render_gt, written beside results.npy; the other part from --face/pose_codes."""
+    body = results_path if data_format == "pose" else (plot.pose_codes or None)
+    face = results_path if data_format == "face" else (plot.face_codes or None)
+    return render_results(body_results=body, face_results=face, out_dir=results_path.parent,
+                          render_gt=plot.render_gt, grid=plot.grid and not plot.render_gt,
+                          size=plot.render_size, progress=progress)
+
+
 def main(argv: list[str] | None = None) -> Path:
-    """Parse the flags, sample, write results.npy; returns its path."""
+    """Parse the flags, sample (or take --face_codes/--pose_codes), write results.npy, render with --plot;
+    returns the path of results.npy."""
     configs = parse_config(CONFIG_TYPES, argv, description=(
         "Sample face codes or body poses from a trained diffusion model for the test split or any audio file, "
-        "and write results.npy (the original's layout, see sample/results.py)."))
-    gen, settings = configs[0], configs[1]
+        "write results.npy (the original's layout, see sample/results.py) and, with --plot, mp4 videos."))
+    gen, settings, plot = configs[0], configs[1], configs[3]
     check_config(gen, settings)
+    path = sample_to_file(gen, settings, configs)
+    if plot.plot or plot.render_gt:
+        data_format = load_results(path).data_format
+        for video in render(plot, data_format, path, gen.progress):
+            tqdm.write(f"[generate] video -> {video}")
+    return path
+
+
+def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple) -> Path:
+    """Load the model and sample (or reuse the model's own --face_codes/--pose_codes file); results.npy path."""
+    plot = configs[3]
     device = resolve_device(gen.device)
     seed_everything(settings.seed)
     loaded = load_diffusion_model(gen.model_path, device)
@@ -173,6 +209,10 @@ def main(argv: list[str] | None = None) -> Path:
         tqdm.write(f"[generate] {loaded.model_file} was trained without condition dropout (cond_drop_prob 0): "
                    f"its null condition is untrained, so guidance is off (--guidance_param 1), as the original")
         settings = dataclasses.replace(settings, guidance_param=1.0)
+    given = plot.pose_codes if loaded.config["data_format"] == "pose" else plot.face_codes
+    if given:
+        tqdm.write(f"[generate] rendering {given} instead of sampling (given for this model's data_format)")
+        return Path(given)
     sampler = SAMPLER_TYPES[loaded.config["data_format"]].from_model(loaded, device, merged_dict(*configs))
     window = gen.max_seq_length or sampler.window
     if gen.audio:

@@ -165,3 +165,21 @@ def test_results_round_trip_and_validation(tmp_path):
     (tmp_path / "junk.npy").write_text("no")
     with pytest.raises(ResultsError, match="junk.npy"):
         load_results(tmp_path / "junk.npy")
+
+
+@pytest.mark.slow  # uses the tiny models trained by face_run
+def test_plot_renders_videos_with_sound_and_reuses_given_codes(face_run, tmp_path):
+    from visualize.video import probe
+    path = tmp_path / "clip.wav"
+    sf.write(path, conversation(face_run.person, 1.0), SAMPLE_RATE, subtype="PCM_16")
+    results_path = generate.main(["--model_path", str(face_run.face_dir), "--output_dir", str(tmp_path / "out"),
+                                  *FAST, "--audio", str(path), "--num_repetitions", "2", "--plot",
+                                  "--render_size", "64"])
+    videos = sorted(p.name for p in results_path.parent.glob("*.mp4"))
+    assert videos == ["sample00_rep00_pred.mp4", "sample00_rep01_pred.mp4"]
+    info = probe(results_path.parent / videos[0])
+    assert (info["frames"], info["width"], info["height"], info["has_audio"]) == (30, 128, 64, True)
+    before = results_path.stat().st_mtime_ns
+    again = generate.main(["--model_path", str(face_run.face_dir), "--face_codes", str(results_path), "--plot",
+                           "--render_size", "64", "--no-progress"])
+    assert again == results_path and results_path.stat().st_mtime_ns == before  # rendered, not re-sampled
