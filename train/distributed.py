@@ -87,11 +87,6 @@ def wrap_model(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
     return DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
 
 
-def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
-    """The plain module inside a DDP wrapper (or the model itself)."""
-    return model.module if isinstance(model, DistributedDataParallel) else model
-
-
 def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     """The element-wise mean of `tensor` over all processes (a new tensor; itself in a single process)."""
     if not is_distributed():

@@ -45,7 +45,7 @@ from model.audio_encoder import AudioEncoderConfig
 from model.denoiser import DenoiserConfig, FiLMTransformer, denoiser_preset
 from model.lip_regressor import LipRegressor
 from train.checkpoint import latest_checkpoint, load_model_checkpoint
-from train.distributed import is_main_process, unwrap_model
+from train.distributed import is_main_process
 from train.loop import TrainConfig, TrainLoop, move_to
 from train.train_lip import load_lip_regressor
 from utils.config import arg, from_dict, parse_config
@@ -98,10 +98,9 @@ class DiffusionLoss:
             return self.lip.normalise(self.lip(audio, mask=mask))
 
     def __call__(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
-        net = unwrap_model(model)
-        cond = net.encode_condition(batch["audio"], self.lip_input(batch["audio"], batch["mask"]),
-                                    batch["keyframes"] if net.cfg.use_guide else None, mask=batch["mask"])
-        cond = net.drop_condition(cond, batch["seed"])
+        cond = model.encode_condition(batch["audio"], self.lip_input(batch["audio"], batch["mask"]),
+                                      batch["keyframes"] if model.cfg.use_guide else None, mask=batch["mask"])
+        cond = model.drop_condition(cond, batch["seed"])
         terms = self.diffusion.training_loss(lambda x_t, t: model(x_t, t, cond), batch["motion"], batch["valid"],
                                              batch["mask"], batch["seed"], self.lambda_vel)
         return terms["loss"], {"rec": terms["rec"].detach(), "vel": terms["vel"].detach()}

@@ -27,7 +27,6 @@ from data_loaders.stats import Normalizer
 from model.audio_encoder import AudioEncoderConfig
 from model.lip_regressor import LipRegressor, LipRegressorConfig, resolve_lip_vertices
 from train.checkpoint import load_model_checkpoint
-from train.distributed import unwrap_model
 from train.loop import TrainConfig, TrainLoop
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
@@ -64,7 +63,7 @@ def lip_loss(normalizer: Normalizer):
     def loss_fn(model, batch: dict) -> tuple[torch.Tensor, dict]:
         target = lip_targets(normalizer, batch["motion"])
         prediction = model(batch["audio"], mask=batch["mask"])
-        return unwrap_model(model).loss(prediction, target, batch["valid"]), {}
+        return model.loss(prediction, target, batch["valid"]), {}
     return loss_fn
 
 
