@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -29,11 +27,9 @@ import numpy as np
 
 from data_loaders.format import FACE_DIM, POSE_DIM, SAMPLES_PER_FRAME
 from sample import metrics
+from sample.results import ResultsError
+from sample.results import read_results_dict as load_results
 from utils.config import arg, parse_config
-
-
-class ResultsError(ValueError):
-    """A results dict or file that does not have the layout of results.npy."""
 
 
 @dataclass
@@ -55,21 +51,6 @@ class Sequences:
     gt: np.ndarray
     audio: Optional[np.ndarray]
     lengths: np.ndarray
-
-
-def load_results(path: str | os.PathLike) -> dict:
-    """The dict stored in a results.npy; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: results file not found; sample.generate writes results.npy into "
-                                f"its output folder — pass that file with --results")
-    try:
-        results = np.load(path, allow_pickle=True).item()
-    except (ValueError, OSError, EOFError, pickle.UnpicklingError) as error:
-        raise ResultsError(f"{path}: not a results.npy (a pickled dict saved by np.save): {error}") from error
-    if not isinstance(results, dict):
-        raise ResultsError(f"{path}: holds a {type(results).__name__}, not the dict of results.npy")
-    return results
 
 
 def _array(results: dict, key: str, source: str) -> np.ndarray:

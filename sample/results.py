@@ -42,6 +42,10 @@ class ResultsError(ValueError):
     """A results dict or file without the layout of results.npy (module docstring)."""
 
 
+class ResultsNotFoundError(ResultsError, FileNotFoundError):
+    """The results file does not exist."""
+
+
 @dataclass
 class Results:
     """The content of results.npy (module docstring); arrays as stored."""
@@ -150,16 +154,21 @@ def save_results(path: str | os.PathLike, results: Results) -> Path:
     return path
 
 
-def load_results(path: str | os.PathLike) -> Results:
-    """Read and validate a results.npy (ours or the original's)."""
+def read_results_dict(path: str | os.PathLike) -> dict:
+    """The raw dict stored in a results.npy, unvalidated; errors name the file."""
     path = Path(path)
     if not path.is_file():
-        raise ResultsError(f"{path}: results file not found; sample.generate writes results.npy into its "
-                           f"output folder (printed at the end of its run)")
+        raise ResultsNotFoundError(f"{path}: results file not found; sample.generate writes results.npy into "
+                                   f"its output folder (printed at the end of its run)")
     try:
         stored = np.load(path, allow_pickle=True).item()
     except (ValueError, OSError, EOFError, pickle.UnpicklingError) as error:
         raise ResultsError(f"{path}: not a results.npy (a pickled dict saved with np.save): {error}") from error
     if not isinstance(stored, dict):
         raise ResultsError(f"{path}: holds a {type(stored).__name__}, not the dict of results.npy")
-    return results_from_dict(stored, str(path))
+    return stored
+
+
+def load_results(path: str | os.PathLike) -> Results:
+    """Read and validate a results.npy (ours or the original's)."""
+    return results_from_dict(read_results_dict(path), str(path))
