@@ -50,8 +50,8 @@ class SamplingConfig:
     timestep_respacing: str = arg("ddim20", "denoising steps: ddimN keeps N of the 1000 training steps "
                                             "(original: ddim100 default, ddim500 in its README); '' = all 1000. "
                                             "The default (with dpmpp2m) samples the original-size face model "
-                                            "2x faster than real time on 2 CPU cores, with metrics within 2 "
-                                            "percent of ddim500 (scripts/bench_sampling.py)")
+                                            "2x faster than real time on 2 CPU cores; its samples are a little "
+                                            "smoother than ddim500's (scripts/bench_sampling.py)")
     sampler: Literal["dpmpp2m", "ddim", "ddpm"] = arg("dpmpp2m", "dpmpp2m: DPM-Solver++(2M), 2nd order, best "
                                                                  "at 10-25 steps; ddim: the original's "
                                                                  "(eta 0); ddpm: ancestral, stochastic")

@@ -1,8 +1,9 @@
 """The face path end to end on the tiny synthetic data set: lip regressor and face diffusion training
 (train/train_lip.py, train/train_diffusion.py) and face sampling (sample/face.py).
 
-`face_run` (session scope, also used by tests/test_generate.py) generates the data once, trains a tiny lip
-regressor (300 steps) and a tiny lip-conditioned face model on it (400 steps, 60-frame windows).
+`face_run` (session scope, also used by tests/test_generate.py; shared by pytest-xdist workers) generates
+the data once, trains a tiny lip regressor (300 steps) and a tiny lip-conditioned face model on it (400
+steps, 60-frame windows).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 import torch
+from filelock import FileLock
 
 from avatar.parameters import FACE_INDEX
 from data_loaders.dataset import SocialDataset
@@ -49,26 +51,46 @@ class FaceRun(NamedTuple):
     face_summary: dict
 
 
+def shared_root(tmp_path_factory, worker_id: str) -> Path:
+    """A folder all pytest-xdist workers of this session share (the session's own folder without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
 @pytest.fixture(scope="session")
-def synthetic_person(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("synthetic")
-    generate_dataset(SyntheticConfig(preset="tiny", out=str(out), seed=0, workers=1, progress=False))
+def synthetic_person(tmp_path_factory, worker_id) -> Path:
+    out = shared_root(tmp_path_factory, worker_id) / "synthetic_face"
+    with FileLock(str(out) + ".lock"):
+        if not (out / "SYN001" / "data_stats.pth").is_file():
+            generate_dataset(SyntheticConfig(preset="tiny", out=str(out), seed=0, workers=1, progress=False,
+                                             overwrite=True))
     return out / "SYN001"
 
 
-@pytest.fixture(scope="session")
-def face_run(synthetic_person, tmp_path_factory) -> FaceRun:
-    root = tmp_path_factory.mktemp("face_run")
-    lip_dir, face_dir = root / "lip", root / "face"
-    lip_summary = train_lip.main(["--data_root", str(synthetic_person), "--save_dir", str(lip_dir), "--num_steps",
-                                  "300", "--lip_latent_dim", "64", "--lip_heads", "4", "--lip_encoder_layers", "1",
+def train_face_run(person: Path, root: Path) -> tuple[dict, dict]:
+    """Train the tiny lip regressor and face model into root/lip and root/face; their run summaries."""
+    lip_summary = train_lip.main(["--data_root", str(person), "--save_dir", str(root / "lip"), "--num_steps", "300",
+                                  "--lip_latent_dim", "64", "--lip_heads", "4", "--lip_encoder_layers", "1",
                                   "--lip_decoder_layers", "1", "--lip_ff_size", "128", "--lip_dropout", "0",
                                   *TINY_AUDIO, *TINY_LOOP])
-    face_summary = train_diffusion.main(["--data_format", "face", "--data_root", str(synthetic_person), "--save_dir",
-                                         str(face_dir), "--lip_model_path", str(lip_dir), "--num_steps",
+    face_summary = train_diffusion.main(["--data_format", "face", "--data_root", str(person), "--save_dir",
+                                         str(root / "face"), "--lip_model_path", str(root / "lip"), "--num_steps",
                                          str(FACE_STEPS), "--save_interval", "200", *TINY_FACE, *TINY_AUDIO,
                                          *TINY_LOOP])
-    return FaceRun(synthetic_person, lip_dir, face_dir, lip_summary, face_summary)
+    return lip_summary, face_summary
+
+
+@pytest.fixture(scope="session")
+def face_run(synthetic_person, tmp_path_factory, worker_id) -> FaceRun:
+    """Trained once per test session, also when pytest-xdist workers share it (a file lock)."""
+    root = shared_root(tmp_path_factory, worker_id) / "face_run"
+    summaries = root / "summaries.json"
+    with FileLock(str(root) + ".lock"):
+        if not summaries.is_file():
+            root.mkdir(exist_ok=True)
+            summaries.write_text(json.dumps(train_face_run(synthetic_person, root)))
+    lip_summary, face_summary = json.loads(summaries.read_text())
+    return FaceRun(synthetic_person, root / "lip", root / "face", lip_summary, face_summary)
 
 
 def envelope(channel: np.ndarray) -> np.ndarray:

@@ -1,0 +1,153 @@
+"""Face sampling speed (and quality) per sampler and step count: `python scripts/bench_sampling.py [--model_path CKPT]`.
+
+Speed: seconds to sample --seconds (20) of audio (one repetition, guidance on: two rows per denoiser call,
+batched) and the real-time factor (audio seconds per second of compute; > 1 = faster than real time),
+including the one-off condition encoding (audio features, lip regressor). Without --model_path the model
+is the original's face size (denoiser_preset("face"): 8 layers x 8 heads, d 512, with a default-size lip
+regressor) with untrained weights: speed only. With --model_path (a trained face model), the audio is its
+data set's test audio, and quality is measured too: on --num_samples test chunks, every setting's samples
+(from the same starting noise) are scored against the ground truth with sample/metrics.py (lip errors in
+cm, FD_g, FD_k) and compared with the ddim500 reference: `rel` = the largest relative difference of
+those metrics from the reference, `l2_ref` = RMS difference of the normalised samples from the reference's.
+
+The default of sample.generate (dpmpp2m with ddim20 steps) was picked with this table: on the 2-core
+development CPU the original-size face model samples 20 s of audio in 9.8 s (2.0x real time; ddim500:
+260 s). Its metrics: for the tiny model of the tests (d 64, 2 layers) within 1.7 % of ddim500's, below the
+2.0 % they move by with another seed; for a small model (d 128, 4 layers, 800 training steps) 14 % off,
+all in the direction of smoother samples (lower lip errors and FD_g), and ddim100 / dpmpp2m100 within
+4-7 %. Check with your own model before relying on few steps. Time on an otherwise idle machine: with
+other processes busy, two torch threads slow down by several times (OMP_NUM_THREADS=1 measures reliably).
+"""
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy.linalg import LinAlgWarning  # noqa: E402
+
+from data_loaders.format import FPS, SAMPLES_PER_FRAME  # noqa: E402
+from model.audio_encoder import AudioEncoderConfig  # noqa: E402
+from model.denoiser import DenoiserConfig, FiLMTransformer, denoiser_preset  # noqa: E402
+from model.lip_regressor import LipRegressor, LipRegressorConfig  # noqa: E402
+from sample import metrics  # noqa: E402
+from sample.face import FaceSampler  # noqa: E402
+from sample.generate import chunk_inputs  # noqa: E402
+from sample.windows import SamplingConfig, sample_long  # noqa: E402
+from utils.config import arg, parse_config  # noqa: E402
+from utils.device import resolve_device  # noqa: E402
+
+REFERENCE = ("ddim", 500)
+METRICS = ("lip_mesh_l2", "lip_vertical", "fd_g", "fd_k", "l2_ref")
+
+
+@dataclass
+class BenchConfig:
+    """What to benchmark."""
+    model_path: Optional[str] = arg(None, "a trained face model*.pt (speed + metrics); none = untrained model of "
+                                          "the original's face size (speed only)")
+    seconds: float = arg(20.0, "audio seconds sampled per speed measurement")
+    samplers: list[str] = arg(["ddim", "dpmpp2m"], "samplers to time (ddim, ddpm, dpmpp2m)")
+    steps: list[int] = arg([500, 100, 50, 20, 10], "step counts (ddimN respacing) to time")
+    guidance_param: float = arg(2.5, "classifier-free guidance scale")
+    num_samples: int = arg(12, "test chunks scored for the metrics (with --model_path)")
+    device: str = arg("cpu", "cpu, cuda, or auto")
+    seed: int = arg(0, "seed of the starting noise (the same for every setting)")
+
+
+def untrained_face_sampler(device: torch.device) -> FaceSampler:
+    """The original's face model size with random weights (and a default lip regressor)."""
+    torch.manual_seed(0)
+    lip = LipRegressor(LipRegressorConfig(), AudioEncoderConfig()).eval()
+    model_cfg = DenoiserConfig(**denoiser_preset("face", lip_dim=lip.num_vertices * 3))
+    model = FiLMTransformer(model_cfg, AudioEncoderConfig()).eval()
+    config = {"max_seq_length": 600, "noise_schedule": "cosine", "diffusion_steps": 1000}
+    return FaceSampler(model.to(device), lip.to(device), None, config, device)
+
+
+def speech_like_audio(seconds: float, seed: int) -> torch.Tensor:
+    """(1, N, 2) normalised noise with a 4 Hz syllable envelope, N a whole number of frames (speed runs)."""
+    samples = int(seconds * FPS) * SAMPLES_PER_FRAME
+    g = torch.Generator().manual_seed(seed)
+    envelope = torch.sin(torch.arange(samples) * (2 * torch.pi * 4 / 48_000)).clamp_min(0)
+    return (torch.randn(1, samples, 2, generator=g) * envelope[None, :, None]).float()
+
+
+def settings_grid(cfg: BenchConfig) -> list[tuple[str, int]]:
+    return [(name, steps) for name in cfg.samplers for steps in cfg.steps]
+
+
+def time_setting(sampler: FaceSampler, audio: torch.Tensor, settings: SamplingConfig) -> float:
+    """Seconds to sample `audio` (1, N, 2) in windows with `settings`."""
+    started = time.perf_counter()
+    sample_long(sampler, audio, settings, sample_ids=[0], overlap=sampler.window * 3 // 20)
+    return time.perf_counter() - started
+
+
+def score(sampler: FaceSampler, inputs, gt: np.ndarray, settings: SamplingConfig) -> tuple[dict, torch.Tensor]:
+    """(metrics vs the ground truth, normalised samples (S, T, C)) of one setting on the test chunks."""
+    out = sample_long(sampler, inputs.audio, settings, sample_ids=range(len(inputs.audio)), overlap=0,
+                      mask=inputs.mask).motion
+    codes = sampler.normalizer.denormalize(out.double(), "face").numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LinAlgWarning)  # few frames for 256-d covariances: FD_g is approximate
+        return {**metrics.lip_errors(codes, gt, inputs.lengths),
+                "fd_g": metrics.fd_g(codes, inputs.lengths, gt, inputs.lengths),
+                "fd_k": metrics.fd_k(codes, inputs.lengths, gt, inputs.lengths)}, out
+
+
+def quality(sampler: FaceSampler, cfg: BenchConfig, grid: list[tuple[str, int]]) -> dict:
+    """{(sampler, steps): metrics} on test chunks, all from the same starting noise, with "l2_ref" (RMS
+    distance of the normalised samples from the reference's); key "noise floor" = the reference setting
+    with another seed (how much the metrics move with the random draw alone)."""
+    inputs = chunk_inputs(sampler.config["data_root"], "face", sampler.window, cfg.num_samples, cfg.seed)
+    gt = sampler.normalizer.denormalize(inputs.gt.double(), "face").numpy()
+    make = lambda name, steps, seed: SamplingConfig(1, f"ddim{steps}", name, cfg.guidance_param, seed)  # noqa: E731
+    scores, reference = {}, None
+    for name, steps in [REFERENCE] + [s for s in grid if s != REFERENCE]:
+        scores[name, steps], out = score(sampler, inputs, gt, make(name, steps, cfg.seed))
+        reference = out if reference is None else reference
+        scores[name, steps]["l2_ref"] = float((out - reference).square().mean().sqrt())
+    scores["noise floor"], out = score(sampler, inputs, gt, make(*REFERENCE, cfg.seed + 1))
+    scores["noise floor"]["l2_ref"] = float((out - reference).square().mean().sqrt())
+    return scores
+
+
+def quality_columns(score: dict, reference: dict) -> str:
+    """The metric columns of one row, and `rel`: the largest relative difference of the metrics (not
+    l2_ref) from the reference's."""
+    rel = max(abs(score[k] / reference[k] - 1) for k in METRICS if k != "l2_ref")
+    return "".join(f" {score[k]:12.4f}" for k in METRICS) + f" {100 * rel:5.1f}%"
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg, = parse_config([BenchConfig], argv, description=__doc__.split("\n")[0])
+    device = resolve_device(cfg.device)
+    sampler = FaceSampler.load(cfg.model_path, device) if cfg.model_path else untrained_face_sampler(device)
+    audio = speech_like_audio(cfg.seconds, cfg.seed)
+    grid = settings_grid(cfg)
+    scores = quality(sampler, cfg, grid) if cfg.model_path else {}
+    model = f"{cfg.model_path} (trained)" if cfg.model_path else "untrained face model, original size"
+    print(f"face sampling, {model}: {sum(p.numel() for p in sampler.model.parameters()) / 1e6:.1f} M parameters, "
+          f"window {sampler.window} frames, {cfg.seconds:g} s of audio, guidance {cfg.guidance_param}, "
+          f"{device}, {torch.get_num_threads()} threads")
+    print(f"{'sampler':8} {'steps':>5} {'s / 20 s':>9} {'x realtime':>10}"
+          + ("".join(f" {name:>12}" for name in METRICS) + f" {'rel':>6}" if scores else ""))
+    for name, steps in grid:
+        seconds = time_setting(sampler, audio, SamplingConfig(1, f"ddim{steps}", name, cfg.guidance_param, cfg.seed))
+        row = f"{name:8} {steps:5d} {seconds * 20 / cfg.seconds:9.2f} {cfg.seconds / seconds:10.2f}"
+        print(row + (quality_columns(scores[name, steps], scores[REFERENCE]) if scores else ""), flush=True)
+    if scores:
+        label = f"noise floor ({REFERENCE[0]}{REFERENCE[1]}, seed + 1)"
+        print(f"{label:35}" + quality_columns(scores["noise floor"], scores[REFERENCE]))
+
+
+if __name__ == "__main__":
+    main()
