@@ -394,7 +394,7 @@ class TrainLoop:
         elif names != self._metric_names:
             raise ValueError(f"loss_fn returned metrics {extra} at step {self.step}, but "
                              f"{self._metric_names[2:]} before; return the same keys every step")
-        values = [loss.detach(), grad_norm, *(torch.as_tensor(metrics[k], device=self.device) for k in extra)]
+        values = [loss.detach(), grad_norm, *(torch.as_tensor(metrics[k], device=self.device).detach() for k in extra)]
         return torch.stack([v.to(device=self.device, dtype=torch.float32).reshape(()) for v in values])
 
     def _after_step(self, writer: SummaryWriter | None, progress: tqdm) -> None:

@@ -103,7 +103,7 @@ class DiffusionLoss:
         cond = model.drop_condition(cond, batch["seed"])
         terms = self.diffusion.training_loss(lambda x_t, t: model(x_t, t, cond), batch["motion"], batch["valid"],
                                              batch["mask"], batch["seed"], self.lambda_vel)
-        return terms["loss"], {"rec": terms["rec"].detach(), "vel": terms["vel"].detach()}
+        return terms["loss"], {"rec": terms["rec"], "vel": terms["vel"]}
 
 
 def validation(loss: DiffusionLoss, dataset: SocialDataset):
