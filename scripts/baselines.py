@@ -1,0 +1,124 @@
+"""The paper's Table 1 for the body on a synthetic person's test split: ground truth, five baselines, full model.
+
+    python scripts/baselines.py                              # the shipped checkpoints/ (trains nothing)
+    python scripts/baselines.py --train --size small         # first trains every model (scripts/train_all.sh)
+
+Without --data_root the person is SYN001 of the synthetic `default` preset in RUN_DIR/dataset, generated
+there (about a minute) when missing; the shipped checkpoints were trained on exactly that person (seed 0).
+The test split is cut into fixed chunks of the pose model's window (sample.generate's chunks, all of them by
+default), each sampled --num_repetitions times by every method of sample/baselines.py with the same row
+seeds, then scored with sample.evaluate (FD_g, FD_k, Div_g, Div_k, Div_sample; formulas in sample/metrics.py,
+raw pose units). The ground-truth row gives the diversity the methods should reach.
+
+Prints the table in the paper's layout (markdown) and writes the numbers and settings to --out (JSON).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from sample.baselines import BASELINES, build_baselines, train_windows  # noqa: E402
+from sample.body import BodySampler  # noqa: E402
+from sample.evaluate import evaluate, ground_truth_metrics  # noqa: E402
+from sample.generate import GenerateConfig, build_results, chunk_inputs, sample_inputs  # noqa: E402
+from sample.windows import SamplingConfig  # noqa: E402
+from utils.config import arg, parse_config  # noqa: E402
+from utils.device import resolve_device, seed_everything  # noqa: E402
+
+ROW_NAMES = {"gt": "Ground truth", "random": "Random train segment", "nn": "Nearest neighbour (audio)",
+             "vq_only": "VQ-only (guide tokens)", "audio_only": "Audio-only diffusion (no guide)",
+             "guide_only": "Guide-only diffusion (no audio)", "full": "Full model"}
+COLUMNS = {"fd_g": "FD_g ↓", "fd_k": "FD_k ↓", "div_g": "Div_g ↑", "div_k": "Div_k ↑",
+           "div_sample": "Div_sample ↑"}
+
+
+@dataclass
+class BaselinesConfig:
+    """Models, data and output of the table."""
+    checkpoints: str = arg(str(REPO / "checkpoints"), "folder holding the pose/ and guide/ runs (its guide names "
+                                                      "its VQ-VAE); ignored with --train (RUN_DIR is used)")
+    train: bool = arg(False, "first train every model with `bash scripts/train_all.sh SIZE RUN_DIR` (resumes a "
+                             "finished or interrupted run)")
+    size: Literal["small", "full"] = arg("small", "model size of --train (scripts/train_all.sh)")
+    run_dir: str = arg(str(REPO / "runs" / "small"), "folder of the runs of --train and of the generated data set")
+    data_root: Optional[str] = arg(None, "person folder whose test split is scored (default: RUN_DIR/dataset/"
+                                         "SYN001, generated from the synthetic default preset when missing)")
+    num_samples: int = arg(1000, "test chunks scored (the first of a seeded shuffle; all when there are fewer)")
+    top_p: float = arg(0.94, "nucleus mass of the guide's token sampling")
+    nn_stride: int = arg(30, "frames between the starts of the nearest-neighbour candidate train windows")
+    batch_size: int = arg(48, "sequences (chunks x repetitions) sampled together")
+    device: str = arg("auto", "auto, cpu, cuda or cuda:N")
+    out: str = arg("", "JSON file for the table (default: RUN_DIR/baselines.json)")
+    progress: bool = arg(True, "show progress bars")
+
+
+def prepare_data(config: BaselinesConfig) -> Path:
+    """The person folder to score: --data_root, else SYN001 of the default preset in RUN_DIR (made if missing)."""
+    if config.data_root:
+        return Path(config.data_root)
+    dataset = Path(config.run_dir) / "dataset"
+    if not (dataset / "SYN001" / "data_stats.pth").is_file():
+        subprocess.run([sys.executable, "-m", "data_loaders.synthetic", "--preset", "default", "--out",
+                        str(dataset), "--seed", "0"], check=True, cwd=REPO)
+    return dataset / "SYN001"
+
+
+def markdown_table(scores: dict[str, dict]) -> str:
+    """The rows of `scores` (name -> metrics) in the paper's layout; '-' where a value does not apply."""
+    def cell(value):
+        return "-" if value is None else f"{value:.4g}"
+    lines = ["| Method | " + " | ".join(COLUMNS.values()) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    lines += [f"| {ROW_NAMES[name]} | " + " | ".join(cell(row.get(key)) for key in COLUMNS) + " |"
+              for name, row in scores.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    config, settings = parse_config([BaselinesConfig, SamplingConfig], argv, description=__doc__.split("\n")[0])
+    checkpoints = Path(config.checkpoints)
+    if config.train:
+        command = ["bash", str(REPO / "scripts" / "train_all.sh"), config.size, config.run_dir]
+        subprocess.run(command + ([config.data_root] if config.data_root else []), check=True)
+        checkpoints = Path(config.run_dir)
+    data_root = prepare_data(config)
+    device = resolve_device(config.device)
+    seed_everything(settings.seed)
+    body = BodySampler.load(checkpoints / "pose", device, resume_trans=checkpoints / "guide", top_p=config.top_p)
+    inputs = chunk_inputs(str(data_root), "pose", body.window, config.num_samples, settings.seed)
+    samplers = build_baselines(body, train_windows(str(data_root), body.window), config.nn_stride)
+    generate = GenerateConfig(batch_size=config.batch_size, progress=config.progress)
+    scores, seconds = {}, {}
+    for name in BASELINES:
+        started = time.perf_counter()
+        out = sample_inputs(samplers[name], inputs, settings, generate, body.window)
+        results = build_results(samplers[name], inputs, out, settings).to_dict()
+        seconds[name] = time.perf_counter() - started
+        if not scores:
+            scores["gt"] = ground_truth_metrics(results, settings.seed)
+        scores[name] = evaluate(results, settings.seed)
+        print(f"[baselines] {name}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores[name].items() if v is not None)
+              + f" ({seconds[name]:.0f} s)", flush=True)
+    table = markdown_table(scores)
+    print(f"\n{len(inputs.audio)} test chunks of {body.window} frames x {settings.num_repetitions} repetitions of "
+          f"{data_root}; {settings.sampler} {settings.timestep_respacing}, guidance {settings.guidance_param}, "
+          f"top-p {config.top_p}\n\n{table}")
+    out = Path(config.out or Path(config.run_dir) / "baselines.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {"data_root": str(data_root), "checkpoints": str(checkpoints), "chunks": len(inputs.audio),
+              "frames": body.window, "settings": asdict(settings), "top_p": config.top_p, "scores": scores,
+              "seconds": seconds, "table": table}
+    out.write_text(json.dumps(report, indent=2, default=float))
+    print(f"\nwrote {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
