@@ -1,4 +1,8 @@
-"""Face sampling speed (and quality) per sampler and step count: `python scripts/bench_sampling.py [--model_path CKPT]`.
+"""Face and body sampling speed (and face quality) per sampler and step count:
+`python scripts/bench_sampling.py [--model_path CKPT]`.
+
+Body: the body path at the original's sizes with untrained weights (guide tokens + VQ decode + pose
+diffusion), timed like the face; `pair x rt` is the real-time factor of face and body together.
 
 Speed: seconds to sample --seconds (20) of audio (one repetition, guidance on: two rows per denoiser call,
 batched) and the real-time factor (audio seconds per second of compute; > 1 = faster than real time),
@@ -38,7 +42,11 @@ from model.audio_encoder import AudioEncoderConfig  # noqa: E402
 from model.denoiser import DenoiserConfig, FiLMTransformer, denoiser_preset  # noqa: E402
 from model.lip_regressor import LipRegressor, LipRegressorConfig  # noqa: E402
 from sample import metrics  # noqa: E402
+from model.guide import GuideConfig, GuideTransformer  # noqa: E402
+from model.vqvae import ResidualVQVAE, VQConfig  # noqa: E402
+from sample.body import BodySampler  # noqa: E402
 from sample.face import FaceSampler  # noqa: E402
+from train.train_guide import Guide  # noqa: E402
 from sample.generate import chunk_inputs  # noqa: E402
 from sample.windows import SamplingConfig, sample_long  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
@@ -72,6 +80,17 @@ def untrained_face_sampler(device: torch.device) -> FaceSampler:
     return FaceSampler(model.to(device), lip.to(device), None, config, device)
 
 
+def untrained_body_sampler(device: torch.device) -> BodySampler:
+    """The original's body path sizes with random weights: pose denoiser (6 layers, d 256, guide keyframes,
+    post-net), guide transformer (6 layers, d 64) and residual VQ-VAE (4 x 1024 x 64)."""
+    torch.manual_seed(0)
+    model = FiLMTransformer(DenoiserConfig(**denoiser_preset("pose")), AudioEncoderConfig()).eval()
+    guide = Guide(GuideTransformer(GuideConfig(), AudioEncoderConfig()).eval().to(device),
+                  ResidualVQVAE(VQConfig()).eval().to(device), {}, Path("untrained") / "guide.pt")
+    config = {"max_seq_length": 600, "noise_schedule": "cosine", "diffusion_steps": 1000}
+    return BodySampler(model.to(device), guide, None, config, device)
+
+
 def speech_like_audio(seconds: float, seed: int) -> torch.Tensor:
     """(1, N, 2) normalised noise with a 4 Hz syllable envelope, N a whole number of frames (speed runs)."""
     samples = int(seconds * FPS) * SAMPLES_PER_FRAME
@@ -84,7 +103,7 @@ def settings_grid(cfg: BenchConfig) -> list[tuple[str, int]]:
     return [(name, steps) for name in cfg.samplers for steps in cfg.steps]
 
 
-def time_setting(sampler: FaceSampler, audio: torch.Tensor, settings: SamplingConfig) -> float:
+def time_setting(sampler: FaceSampler | BodySampler, audio: torch.Tensor, settings: SamplingConfig) -> float:
     """Seconds to sample `audio` (1, N, 2) in windows with `settings`."""
     started = time.perf_counter()
     sample_long(sampler, audio, settings, sample_ids=[0], overlap=sampler.window * 3 // 20)
@@ -138,11 +157,18 @@ def main(argv: list[str] | None = None) -> None:
     print(f"face sampling, {model}: {sum(p.numel() for p in sampler.model.parameters()) / 1e6:.1f} M parameters, "
           f"window {sampler.window} frames, {cfg.seconds:g} s of audio, guidance {cfg.guidance_param}, "
           f"{device}, {torch.get_num_threads()} threads")
-    print(f"{'sampler':8} {'steps':>5} {'s / 20 s':>9} {'x realtime':>10}"
-          + ("".join(f" {name:>12}" for name in METRICS) + f" {'rel':>6}" if scores else ""))
+    body = untrained_body_sampler(device)
+    print(f"body path, untrained, original sizes: pose denoiser "
+          f"{sum(p.numel() for p in body.model.parameters()) / 1e6:.1f} M + guide "
+          f"{sum(p.numel() for p in body.guide.model.parameters()) / 1e6:.1f} M parameters (top_p {body.top_p})")
+    print(f"{'sampler':8} {'steps':>5} {'face s/20s':>10} {'x realtime':>10} {'body s/20s':>10} {'x realtime':>10} "
+          f"{'pair x rt':>9}" + ("".join(f" {name:>12}" for name in METRICS) + f" {'rel':>6}" if scores else ""))
     for name, steps in grid:
-        seconds = time_setting(sampler, audio, SamplingConfig(1, f"ddim{steps}", name, cfg.guidance_param, cfg.seed))
-        row = f"{name:8} {steps:5d} {seconds * 20 / cfg.seconds:9.2f} {cfg.seconds / seconds:10.2f}"
+        settings = SamplingConfig(1, f"ddim{steps}", name, cfg.guidance_param, cfg.seed)
+        face_seconds, body_seconds = time_setting(sampler, audio, settings), time_setting(body, audio, settings)
+        row = (f"{name:8} {steps:5d} {face_seconds * 20 / cfg.seconds:10.2f} {cfg.seconds / face_seconds:10.2f} "
+               f"{body_seconds * 20 / cfg.seconds:10.2f} {cfg.seconds / body_seconds:10.2f} "
+               f"{cfg.seconds / (face_seconds + body_seconds):9.2f}")
         print(row + (quality_columns(scores[name, steps], scores[REFERENCE]) if scores else ""), flush=True)
     if scores:
         label = f"noise floor ({REFERENCE[0]}{REFERENCE[1]}, seed + 1)"
