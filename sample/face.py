@@ -22,6 +22,7 @@ from data_loaders.stats import Normalizer
 from model.denoiser import FiLMTransformer
 from model.lip_regressor import LipRegressor
 from sample.windows import SamplingConfig, WindowSample, repeat_rows, sample_window
+from train.checkpoint import resolve_recorded_path
 from train.train_diffusion import DiffusionModel, load_diffusion_model
 from train.train_lip import load_lip_regressor
 
@@ -46,10 +47,11 @@ class FaceSampler:
             raise ValueError(f"{loaded.model_file}: a {loaded.config['data_format']!r} model, not a face model")
         lip = None
         if loaded.model.cfg.lip_dim > 0:
-            lip_path = loaded.config.get("lip_model_path")
-            if not lip_path or not Path(lip_path).exists():
+            recorded = loaded.config.get("lip_model_path")
+            lip_path = recorded and resolve_recorded_path(recorded, loaded.model_file)
+            if not lip_path or not lip_path.exists():
                 raise FileNotFoundError(f"{loaded.model_file}: the model was trained with the lip regressor "
-                                        f"{lip_path!r} (args.json lip_model_path), which is not there; put it "
+                                        f"{recorded!r} (args.json lip_model_path), which is not there; put it "
                                         f"back or edit lip_model_path in {loaded.model_file.parent / 'args.json'}")
             lip = load_lip_regressor(lip_path, device)
             if lip.num_vertices * 3 != loaded.model.cfg.lip_dim:

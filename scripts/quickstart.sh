@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install everything, make the embedded synthetic data set (tiny preset),
-# check it against the official format. Later stages (train/sample/render) are added as they land.
+# The main job on a fresh machine: install everything, then turn the example conversation (shipped in assets/,
+# spoken by the synthetic voices) into face and body motion (results.npy) and an mp4 of the avatar with sound,
+# using the small pretrained checkpoints shipped in checkpoints/ (a few minutes on a CPU).
+#   A2P_AUDIO        the audio to animate (default assets/example_conversation.wav; any WAV: channel 0 = the
+#                    person, 1 = the partner; mono = the person alone)
+#   A2P_OUT          output folder (default outputs/quickstart)
+#   A2P_CHECKPOINTS  folder of the lip/face/vq/guide/pose checkpoints (default checkpoints)
+#   A2P_STEPS        denoising steps (default ddim20, with DPM-Solver++)
+#   A2P_VIDEO_SIZE   pixels per view of the video (default 256: frames of 512 x 256, body | face)
+# To train every model yourself instead: bash scripts/train_all.sh small
 set -euo pipefail
-cd "$(dirname "$0")/.."
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+AUDIO=$(realpath "${A2P_AUDIO:-$REPO/assets/example_conversation.wav}")
+OUT=$(realpath -m "${A2P_OUT:-$REPO/outputs/quickstart}")
+CKPT=$(realpath "${A2P_CHECKPOINTS:-$REPO/checkpoints}")
+cd "$REPO"
 bash scripts/install.sh
 PY=.venv/bin/python
-OUT=${A2P_OUT:-outputs/quickstart}
-mkdir -p "$OUT"
-$PY -m data_loaders.synthetic --preset tiny --out "$OUT/dataset" --seed 0
-for person in "$OUT"/dataset/*/; do
-  $PY -m data_loaders.validate "$person"
-done
-echo "[quickstart] synthetic data set in $OUT/dataset"
+SAMPLE=(--audio "$AUDIO" --num_repetitions 1 --timestep_respacing "${A2P_STEPS:-ddim20}" --seed 10)
+$PY -m sample.generate --model_path "$CKPT/face" --guidance_param 10 --output_dir "$OUT/face" "${SAMPLE[@]}"
+$PY -m sample.generate --model_path "$CKPT/pose" --resume_trans "$CKPT/guide" --guidance_param 2 \
+  --output_dir "$OUT/body" "${SAMPLE[@]}" --plot --face_codes "$OUT/face/results.npy" \
+  --render_size "${A2P_VIDEO_SIZE:-256}"
+echo "[quickstart] face codes: $OUT/face/results.npy"
+echo "[quickstart] body pose:  $OUT/body/results.npy"
+echo "[quickstart] video:      $OUT/body/sample00_rep00_pred.mp4"

@@ -115,3 +115,12 @@ def load_model_checkpoint(path: str | os.PathLike,
         return stored, load_args_json(path.parent / "args.json")
     raise ValueError(f"{path}: not a model checkpoint (keys: {sorted(stored)[:8]}); expected the keys "
                      f"'model', 'step', 'config' written by train/loop.py")
+
+
+def resolve_recorded_path(recorded: str | os.PathLike, model_file: Path) -> Path:
+    """A path recorded in a checkpoint's args.json (lip_model_path, resume_pth): an absolute one as it is; a
+    relative one next to the checkpoint's folder when it exists there (the shipped checkpoints/ folders name
+    their siblings as "../lip", "../vq", so the folder can be moved), else from the working directory."""
+    path = Path(recorded)
+    beside = Path(model_file).parent / path
+    return beside if not path.is_absolute() and beside.exists() else path

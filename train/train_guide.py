@@ -37,7 +37,7 @@ from data_loaders.dataset import SocialDataset, collate
 from model.audio_encoder import AudioEncoderConfig
 from model.guide import GuideConfig, GuideTransformer
 from model.vqvae import ResidualVQVAE, tokens_from_indices
-from train.checkpoint import load_model_checkpoint
+from train.checkpoint import load_model_checkpoint, resolve_recorded_path
 from train.loop import TrainConfig, TrainLoop
 from train.train_diffusion import resolve_model_file
 from train.train_vq import KeyframeDataConfig, keyframe_dataset, keyframes_and_mask, load_vq, rotation_dims
@@ -146,10 +146,11 @@ def load_guide(path: str | os.PathLike, device: torch.device | str = "cpu") -> G
     if not config.get("resume_pth") or "audio_layers" not in config:
         raise ValueError(f"{model_file}: not a guide checkpoint of `python -m train.train_guide` (its config "
                          f"lacks resume_pth / audio_layers)")
-    if not Path(config["resume_pth"]).exists():
+    vq_path = resolve_recorded_path(config["resume_pth"], model_file)
+    if not vq_path.exists():
         raise FileNotFoundError(f"{model_file}: its VQ-VAE {config['resume_pth']} (resume_pth, recorded when the "
                                 f"guide was trained) is missing; put the VQ-VAE's model file back at that path")
-    vq, _, vq_file = load_vq(config["resume_pth"], device)
+    vq, _, vq_file = load_vq(vq_path, device)
     guide_cfg = from_dict(GuideConfig, config)
     check_vq_match(guide_cfg, vq, vq_file)
     model = GuideTransformer(guide_cfg, from_dict(AudioEncoderConfig, config))
