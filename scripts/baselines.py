@@ -36,6 +36,7 @@ from utils.device import resolve_device, seed_everything  # noqa: E402
 ROW_NAMES = {"gt": "Ground truth", "random": "Random train segment", "nn": "Nearest neighbour (audio)",
              "vq_only": "VQ-only (guide tokens)", "audio_only": "Audio-only diffusion (no guide)",
              "guide_only": "Guide-only diffusion (no audio)", "full": "Full model"}
+ROUNDING_NOISE = 1e-12  # smaller values print as 0 (e.g. Div_sample of identical repetitions: 4e-32)
 COLUMNS = {"fd_g": "FD_g ↓", "fd_k": "FD_k ↓", "div_g": "Div_g ↑", "div_k": "Div_k ↑",
            "div_sample": "Div_sample ↑"}
 
@@ -74,7 +75,9 @@ def prepare_data(config: BaselinesConfig) -> Path:
 def markdown_table(scores: dict[str, dict]) -> str:
     """The rows of `scores` (name -> metrics) in the paper's layout; '-' where a value does not apply."""
     def cell(value):
-        return "-" if value is None else f"{value:.4g}"
+        if value is None:
+            return "-"
+        return "0" if abs(value) < ROUNDING_NOISE else f"{value:.4g}"
     lines = ["| Method | " + " | ".join(COLUMNS.values()) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     lines += [f"| {ROW_NAMES[name]} | " + " | ".join(cell(row.get(key)) for key in COLUMNS) + " |"
               for name, row in scores.items()]
