@@ -57,6 +57,7 @@ class BaselinesConfig:
     nn_stride: int = arg(30, "frames between the starts of the nearest-neighbour candidate train windows")
     batch_size: int = arg(48, "sequences (chunks x repetitions) sampled together")
     device: str = arg("auto", "auto, cpu, cuda or cuda:N")
+    methods: list[str] = arg(list(BASELINES), f"rows to score, in the table's order (of {', '.join(BASELINES)})")
     out: str = arg("", "JSON file for the table (default: RUN_DIR/baselines.json)")
     progress: bool = arg(True, "show progress bars")
 
@@ -86,6 +87,9 @@ def markdown_table(scores: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     config, settings = parse_config([BaselinesConfig, SamplingConfig], argv, description=__doc__.split("\n")[0])
+    unknown = sorted(set(config.methods) - set(BASELINES))
+    if unknown:
+        raise SystemExit(f"baselines: unknown --methods {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
     checkpoints = Path(config.checkpoints)
     if config.train:
         command = ["bash", str(REPO / "scripts" / "train_all.sh"), config.size, config.run_dir]
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     samplers = build_baselines(body, train_windows(str(data_root), body.window), config.nn_stride)
     generate = GenerateConfig(batch_size=config.batch_size, progress=config.progress)
     scores, seconds = {}, {}
-    for name in BASELINES:
+    for name in [name for name in BASELINES if name in config.methods]:
         started = time.perf_counter()
         out = sample_inputs(samplers[name], inputs, settings, generate, body.window)
         results = build_results(samplers[name], inputs, out, settings).to_dict()

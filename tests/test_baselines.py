@@ -157,11 +157,16 @@ def test_every_baseline_samples_long_audio_through_generate(body, train, runs):
         assert results.gt is not None and results.data_format == "pose", name
 
 
-def test_table_script_scores_every_row(runs, tmp_path, capsys, monkeypatch):
+def load_table_script(monkeypatch):
     spec = importlib.util.spec_from_file_location("baselines_script", REPO / "scripts" / "baselines.py")
     script = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, script)  # dataclasses look their module up there
     spec.loader.exec_module(script)
+    return script
+
+
+def test_table_script_scores_every_row(runs, tmp_path, capsys, monkeypatch):
+    script = load_table_script(monkeypatch)
     report = script.main(["--checkpoints", str(runs[1]), "--data_root", str(runs[0]), "--num_samples", "3",
                           "--num_repetitions", "2", "--timestep_respacing", "ddim2", "--no-progress",
                           "--out", str(tmp_path / "table.json")])
@@ -175,3 +180,13 @@ def test_table_script_scores_every_row(runs, tmp_path, capsys, monkeypatch):
     assert report["scores"]["nn"]["div_sample"] == 0.0  # one segment for every repetition
     assert report["scores"]["random"]["div_sample"] > 0
     assert (tmp_path / "table.json").is_file()
+
+
+def test_table_script_scores_the_chosen_rows_and_rejects_unknown_ones(runs, tmp_path, monkeypatch):
+    script = load_table_script(monkeypatch)
+    common = ["--checkpoints", str(runs[1]), "--data_root", str(runs[0]), "--num_samples", "2", "--num_repetitions",
+              "2", "--timestep_respacing", "ddim2", "--no-progress", "--out", str(tmp_path / "table.json")]
+    report = script.main(common + ["--methods", "full", "random"])
+    assert list(report["scores"]) == ["gt", "random", "full"]  # the table's order, not the flag's
+    with pytest.raises(SystemExit, match="unknown --methods vq"):
+        script.main(common + ["--methods", "vq", "full"])
