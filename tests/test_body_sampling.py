@@ -5,6 +5,7 @@ with matching lengths."""
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,14 @@ from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME, write_wav
 from data_loaders.synthetic import voice_activity
 from data_loaders.synthetic.gestures import arm_indices
 from data_loaders.synthetic.puppeteer import speaking_state
+from diffusion import GaussianDiffusion
 from sample import generate
 from sample.body import BodySampler, keyframe_count
 from sample.results import load_results
 from sample.windows import SamplingConfig, row_seeds, sample_long
-from test_train_body import TINY_AUDIO, WINDOW, synthetic_person, trained_guide
-from train.train_diffusion import main as train_diffusion
+from test_train_body import TINY_AUDIO, WINDOW, synthetic_person, trained_guide, trained_vq
+from train.train_diffusion import DiffusionLoss, main as train_diffusion
+from train.train_vq import load_vq
 
 ARMS = np.concatenate([arm_indices("l"), arm_indices("r")])
 FAST = SamplingConfig(num_repetitions=1, timestep_respacing="ddim10", sampler="dpmpp2m", guidance_param=2.0, seed=0)
@@ -168,3 +171,27 @@ def test_generate_writes_face_and_body_of_one_audio_file_with_matching_lengths(b
     assert face.motions.shape == (2, 256, 1, frames) and body.motions.shape == (2, 104, 1, frames)
     assert np.array_equal(face.audio, body.audio) and np.array_equal(face.lengths, body.lengths)
     assert body.keyframes.shape == (2, keyframe_count(frames), 104) and body.data_format == "pose"
+
+
+def test_pose_model_trained_on_vq_keyframes_records_its_vq_and_sees_decoded_keyframes(base, held_out):
+    vq_dir = trained_vq(base).save_dir
+    save_dir = base / "diffusion_pose_vq"
+    train_diffusion(["--data_format", "pose", "--data_root", str(synthetic_person(base)), "--save_dir", str(save_dir),
+                     "--max_seq_length", str(WINDOW), "--min_seq_length", "60", *TINY_DENOISER, "--batch_size", "4",
+                     "--num_steps", "3", "--device", "cpu", "--num_workers", "0", "--eval_interval", "0",
+                     "--guide_vq_path", str(vq_dir)])
+    recorded = json.loads((save_dir / "args.json").read_text())["guide_vq_path"]
+    assert Path(recorded).is_absolute() and Path(recorded).parent == vq_dir.resolve()
+    vq = load_vq(recorded)[0]
+    loss = DiffusionLoss(GaussianDiffusion(1000), 0.0, None, vq)
+    keyframes = held_out["keyframes"]
+    seen = loss.guide_input(keyframes)
+    assert torch.equal(seen, vq.decode(vq.encode(keyframes)))
+    assert (seen - keyframes).abs().mean() > 0.01  # the tokens lose detail: the model learns to add it back
+    assert torch.equal(DiffusionLoss(GaussianDiffusion(1000), 0.0, None).guide_input(keyframes), keyframes)
+
+
+def test_guide_vq_path_is_refused_for_the_face_model(base):
+    with pytest.raises(SystemExit, match="--guide_vq_path shapes the guide poses of the body model"):
+        train_diffusion(["--data_format", "face", "--data_root", str(synthetic_person(base)), "--save_dir",
+                         str(base / "never"), "--guide_vq_path", str(trained_vq(base).save_dir)])

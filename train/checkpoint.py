@@ -52,6 +52,12 @@ def latest_checkpoint(save_dir: str | os.PathLike, kind: Kind = "model") -> Path
     return found[-1][1] if found else None
 
 
+def resolve_model_file(path: str | os.PathLike) -> Path:
+    """The model*.pt file itself, or the newest one of a save_dir."""
+    path = Path(path)
+    return (latest_checkpoint(path, "model") or path) if path.is_dir() else path
+
+
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
     """torch.save to a temporary file beside `path`, then rename it over `path`."""
     path = Path(path)

@@ -6,7 +6,8 @@ items' seeds:
     lips = lip.normalise(lip(audio, mask))              face with --lip_model_path: the frozen lip regressor,
                                                         under no_grad (B, T, L*3)
     cond = model.encode_condition(audio, lips, keyframes, mask)   keyframes: pose, the ground-truth 1 fps
-                                                        poses of the window (B, T//30, C)
+                                                        poses of the window (B, T//30, C); with
+                                                        --guide_vq_path passed through that frozen VQ-VAE
     cond = model.drop_condition(cond, seeds)            classifier-free guidance training (--cond_drop_prob)
     loss = GaussianDiffusion.training_loss(lambda x_t, t: model(x_t, t, cond), motion, valid, mask, seeds,
                                            lambda_vel)
@@ -44,10 +45,12 @@ from diffusion import GaussianDiffusion
 from model.audio_encoder import AudioEncoderConfig
 from model.denoiser import DenoiserConfig, FiLMTransformer, denoiser_preset
 from model.lip_regressor import LipRegressor
-from train.checkpoint import latest_checkpoint, load_model_checkpoint
+from model.vqvae import ResidualVQVAE
+from train.checkpoint import load_model_checkpoint, resolve_model_file
 from train.distributed import is_main_process
 from train.loop import TrainConfig, TrainLoop, move_to
 from train.train_lip import load_lip_regressor
+from train.train_vq import load_vq
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
 
@@ -66,6 +69,10 @@ class DiffusionDataConfig:
     lip_model_path: Optional[str] = arg(None, "face: lip regressor checkpoint (model*.pt or save_dir of "
                                               "train.train_lip) whose lip vertices condition the model; none = "
                                               "audio only (lip_dim 0)")
+    guide_vq_path: Optional[str] = arg(None, "pose: a train.train_vq checkpoint (the guide's VQ-VAE); the "
+                                             "ground-truth keyframes pass through it (encode, decode) before "
+                                             "conditioning, as the guide's keyframes do at sampling time; none "
+                                             "= exact ground-truth keyframes (the original)")
     lambda_vel: float = arg(0.0, "weight of the velocity loss (original README: 2.0 pose, 0 face)")
     noise_schedule: Literal["cosine", "linear"] = arg("cosine", "noise schedule of the base process")
     diffusion_steps: int = arg(1000, "steps of the base process (the original ignored this flag: always 1000)")
@@ -84,10 +91,12 @@ class DiffusionModel(NamedTuple):
 
 
 class DiffusionLoss:
-    """loss_fn(model, batch) of the TrainLoop (module docstring); `lip` is the frozen lip regressor or None."""
+    """loss_fn(model, batch) of the TrainLoop (module docstring); `lip` is the frozen lip regressor or None,
+    `guide_vq` the frozen VQ-VAE the keyframes pass through (--guide_vq_path) or None."""
 
-    def __init__(self, diffusion: GaussianDiffusion, lambda_vel: float, lip: LipRegressor | None):
-        self.diffusion, self.lambda_vel, self.lip = diffusion, lambda_vel, lip
+    def __init__(self, diffusion: GaussianDiffusion, lambda_vel: float, lip: LipRegressor | None,
+                 guide_vq: ResidualVQVAE | None = None):
+        self.diffusion, self.lambda_vel, self.lip, self.guide_vq = diffusion, lambda_vel, lip, guide_vq
 
     def lip_input(self, audio: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
         """(B, T, L*3) normalised lip vertices of the audio's channel 0, or None without a lip regressor."""
@@ -97,9 +106,18 @@ class DiffusionLoss:
         with torch.no_grad():
             return self.lip.normalise(self.lip(audio, mask=mask))
 
+    def guide_input(self, keyframes: torch.Tensor) -> torch.Tensor:
+        """(B, K, C) normalised keyframes as the model sees them: through the VQ-VAE when there is one."""
+        if self.guide_vq is None:
+            return keyframes
+        self.guide_vq.to(keyframes.device)
+        with torch.no_grad():
+            return self.guide_vq.decode(self.guide_vq.encode(keyframes)).to(keyframes.dtype)
+
     def __call__(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
         cond = model.encode_condition(batch["audio"], self.lip_input(batch["audio"], batch["mask"]),
-                                      batch["keyframes"] if model.cfg.use_guide else None, mask=batch["mask"])
+                                      self.guide_input(batch["keyframes"]) if model.cfg.use_guide else None,
+                                      mask=batch["mask"])
         cond = model.drop_condition(cond, batch["seed"])
         terms = self.diffusion.training_loss(lambda x_t, t: model(x_t, t, cond), batch["motion"], batch["valid"],
                                              batch["mask"], batch["seed"], self.lambda_vel)
@@ -143,10 +161,15 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit("--data_root is required: a person folder in the official format, e.g. dataset/SYN001")
     if data_cfg.lip_model_path and data_cfg.data_format != "face":
         raise SystemExit("--lip_model_path conditions the face model; leave it out with --data_format pose")
+    if data_cfg.guide_vq_path and (data_cfg.data_format != "pose" or not model_cfg.use_guide):
+        raise SystemExit("--guide_vq_path shapes the guide poses of the body model; use it with --data_format "
+                         "pose and --use_guide")
     data_cfg = dataclasses.replace(
         data_cfg, data_root=str(Path(data_cfg.data_root).resolve()),
-        lip_model_path=str(Path(data_cfg.lip_model_path).resolve()) if data_cfg.lip_model_path else None)
+        lip_model_path=str(Path(data_cfg.lip_model_path).resolve()) if data_cfg.lip_model_path else None,
+        guide_vq_path=str(resolve_model_file(data_cfg.guide_vq_path).resolve()) if data_cfg.guide_vq_path else None)
     lip = load_lip_regressor(data_cfg.lip_model_path) if data_cfg.lip_model_path else None
+    guide_vq = load_vq(data_cfg.guide_vq_path)[0] if data_cfg.guide_vq_path else None
     seed_everything(train_cfg.seed)
     train_set = SocialDataset(data_cfg.data_root, "train", data_cfg.data_format,
                               max_seq_length=data_cfg.max_seq_length, min_seq_length=data_cfg.min_seq_length)
@@ -156,18 +179,12 @@ def main(argv: list[str] | None = None) -> dict:
                                     lip_dim=0 if lip is None else lip.num_vertices * 3)
     model = FiLMTransformer(model_cfg, audio_cfg)
     loss = DiffusionLoss(GaussianDiffusion(data_cfg.diffusion_steps, data_cfg.noise_schedule), data_cfg.lambda_vel,
-                         lip)
+                         lip, guide_vq)
     loop = TrainLoop(model, loss, train_set, train_cfg, collate_fn=collate,
                      configs_to_save=(data_cfg, model_cfg, audio_cfg), eval_fn=validation(loss, val_set))
     if is_main_process():
         shutil.copyfile(Path(data_cfg.data_root) / STATS_FILE, Path(train_cfg.save_dir) / STATS_FILE)
     return loop.run()
-
-
-def resolve_model_file(path: str | os.PathLike) -> Path:
-    """The model*.pt file itself, or the newest one of a save_dir."""
-    path = Path(path)
-    return (latest_checkpoint(path, "model") or path) if path.is_dir() else path
 
 
 def load_normalizer(model_file: Path, config: dict) -> Normalizer:

@@ -37,9 +37,8 @@ from data_loaders.dataset import SocialDataset, collate
 from model.audio_encoder import AudioEncoderConfig
 from model.guide import GuideConfig, GuideTransformer
 from model.vqvae import ResidualVQVAE, tokens_from_indices
-from train.checkpoint import load_model_checkpoint, resolve_recorded_path
+from train.checkpoint import load_model_checkpoint, resolve_model_file, resolve_recorded_path
 from train.loop import TrainConfig, TrainLoop
-from train.train_diffusion import resolve_model_file
 from train.train_vq import KeyframeDataConfig, keyframe_dataset, keyframes_and_mask, load_vq, rotation_dims
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything

@@ -35,9 +35,8 @@ from avatar.parameters import POSE_PARAMETERS
 from data_loaders.dataset import SocialDataset, collate
 from data_loaders.format import KEYFRAME_STEP
 from model.vqvae import ResidualVQVAE, VQConfig
-from train.checkpoint import load_model_checkpoint
+from train.checkpoint import load_model_checkpoint, resolve_model_file
 from train.loop import TrainConfig, TrainLoop
-from train.train_diffusion import resolve_model_file
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
 
