@@ -170,15 +170,19 @@ def test_interrupted_run_leaves_a_loadable_checkpoint(tmp_path):
 
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
-def test_ctrl_c_during_the_optimizer_step_finishes_the_step_first(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl_c", "sigterm"])
+def test_a_stop_signal_during_the_optimizer_step_finishes_the_step_first(tmp_path, stop_signal):
     loop = toy_loop(tmp_path / "run", num_steps=100, save_interval=50)
 
-    def send_ctrl_c(optimizer, args, kwargs):
+    def send_stop_signal(optimizer, args, kwargs):
         if loop.step == 6:
-            os.kill(os.getpid(), signal.SIGINT)
-    loop.optimizer.register_step_pre_hook(send_ctrl_c)
-    with pytest.raises(SystemExit):
+            os.kill(os.getpid(), stop_signal)
+    loop.optimizer.register_step_pre_hook(send_stop_signal)
+    handlers_before = [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)]
+    with pytest.raises(SystemExit) as stopped:
         loop.run()
+    assert stopped.value.code == 130
+    assert [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)] == handlers_before
     assert latest_checkpoint(tmp_path / "run", "opt") == checkpoint_path(tmp_path / "run", "opt", 7)
     reference = toy_loop(tmp_path / "reference", num_steps=7)
     reference.run()

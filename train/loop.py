@@ -34,8 +34,9 @@ continued from its newest opt file (`--resume`, the default), provided the setti
 e.g. a larger --num_steps. `--overwrite` starts over there instead, deleting the run's args.json,
 checkpoints and TensorBoard files. `--no-resume` refuses a folder that holds a run.
 
-Ctrl-C stops at the end of the current step (an optimizer step is never left half done), saves a
-checkpoint of that step and exits with status 130; rerunning the same command continues from there.
+Ctrl-C, or SIGTERM (`kill`, `timeout`, a scheduler ending the job), stops at the end of the current step
+(an optimizer step is never left half done), saves a checkpoint of that step and exits with status 130;
+rerunning the same command continues from there.
 """
 from __future__ import annotations
 
@@ -184,22 +185,49 @@ class EMA:
                     p.copy_(r)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM inside the block acts as Ctrl-C (KeyboardInterrupt) instead of killing the process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextlib.contextmanager
 def deferred_keyboard_interrupt():
-    """Ctrl-C inside the block takes effect when the block ends, so an optimizer step is never half done."""
+    """Ctrl-C or SIGTERM inside the block takes effect when the block ends, so an optimizer step is never
+    half done; a signal that was ignored before the block (SIGINT of a background job) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+                for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if received and previous is signal.default_int_handler:
-        raise KeyboardInterrupt
-    if received and callable(previous):
-        previous(signal.SIGINT, None)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    for signum in received[:1]:
+        handler = previous[signum]
+        if handler in (signal.default_int_handler, _interrupt):
+            raise KeyboardInterrupt
+        if handler == signal.SIG_DFL:
+            signal.raise_signal(signum)
+        elif callable(handler):
+            handler(signum, None)
 
 
 def move_to(batch: Any, device: torch.device) -> Any:
@@ -348,10 +376,11 @@ class TrainLoop:
         self.model.train()
         self._interval_start = time.perf_counter()
         try:
-            for batch in loader:
-                self._train_step(batch)
-                progress.update(1)
-                self._after_step(writer, progress)
+            with terminate_as_interrupt():
+                for batch in loader:
+                    self._train_step(batch)
+                    progress.update(1)
+                    self._after_step(writer, progress)
         except KeyboardInterrupt:
             self._save(synchronise=False)
             if main:
