@@ -41,7 +41,6 @@ from sample.windows import MotionSampler, SamplingConfig, WindowSample, sample_l
 from train.train_diffusion import load_diffusion_model
 from utils.config import arg, merged_dict, parse_config
 from utils.device import resolve_device, seed_everything
-from visualize.render_results import render_results
 
 SAMPLER_TYPES = {"face": FaceSampler, "pose": BodySampler}  # data_format -> MotionSampler class
 
@@ -175,7 +174,9 @@ def check_config(gen: GenerateConfig, settings: SamplingConfig) -> None:
 
 
 def render(plot: PlotConfig, data_format: str, results_path: Path, progress: bool) -> list[Path]:
-    """The videos of --plot / --render_gt, written beside results.npy; the other part from --face/pose_codes."""
+    """The videos of --plot / --render_gt, written beside results.npy; the other part from --face/pose_codes.
+    The renderer (OpenGL through moderngl) is imported here, so sampling alone runs where it is missing."""
+    from visualize.render_results import render_results
     body = results_path if data_format == "pose" else (plot.pose_codes or None)
     face = results_path if data_format == "face" else (plot.face_codes or None)
     return render_results(body_results=body, face_results=face, out_dir=results_path.parent,

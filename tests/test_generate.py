@@ -3,6 +3,8 @@ in stitched windows (sample/windows.py) and the results.npy layout (sample/resul
 model trained by tests/test_train_face.py."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +185,14 @@ def test_plot_renders_videos_with_sound_and_reuses_given_codes(face_run, tmp_pat
     again = generate.main(["--model_path", str(face_run.face_dir), "--face_codes", str(results_path), "--plot",
                            "--render_size", "64", "--no-progress"])
     assert again == results_path and results_path.stat().st_mtime_ns == before  # rendered, not re-sampled
+
+
+def test_sampling_imports_without_the_renderer():
+    """A GPU server without OpenGL libraries can sample (rendering is imported for --plot only)."""
+    code = ("import sys; sys.modules['moderngl'] = None\n"
+            "import sample.generate, sample.body, sample.face\n"
+            "try:\n    import visualize.renderer\nexcept ImportError:\n    print('renderer unavailable')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "renderer unavailable"
