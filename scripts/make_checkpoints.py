@@ -11,7 +11,7 @@
    - args.json: that config, flat, as the trainers write it;
    - face, pose: the person's data_stats.pth (sampling needs the normalisation statistics, not the data set).
    Paths recorded in the configs are made relative to the checkpoint's own folder: lip_model_path "../lip"
-   (face), resume_pth "../vq" (guide), save_dir "."; data_root is emptied (it named a folder of this
+   (face), resume_pth "../vq" (guide), guide_vq_path "../vq" (pose), save_dir "."; data_root is emptied (it named a folder of this
    machine; pass --data_root to sample.generate to sample a test split).
 A summary of the exported files (size, step, parameters) is printed at the end.
 """
@@ -36,7 +36,8 @@ from utils.config import arg, parse_config  # noqa: E402
 
 MODELS = ("lip", "face", "vq", "guide", "pose")  # training order of scripts/train_all.sh
 WITH_STATS = ("face", "pose")  # diffusion models: sampling reads data_stats.pth beside the model file
-PORTABLE_PATHS = {"lip_model_path": "../lip", "resume_pth": "../vq", "save_dir": ".", "data_root": ""}
+PORTABLE_PATHS = {"lip_model_path": "../lip", "resume_pth": "../vq", "guide_vq_path": "../vq", "save_dir": ".",
+                  "data_root": ""}
 
 
 @dataclass

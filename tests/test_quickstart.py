@@ -22,7 +22,7 @@ EXAMPLE = REPO / "assets" / "example_conversation.wav"
 CHECKPOINTS = REPO / "checkpoints"
 CUT_SECONDS = 3.5
 VIDEO_SIZE = 128
-PATH_KEYS = ("data_root", "save_dir", "lip_model_path", "resume_pth")
+PATH_KEYS = ("data_root", "save_dir", "lip_model_path", "resume_pth", "guide_vq_path")
 
 
 def test_example_audio_is_a_small_two_voice_conversation():
@@ -46,6 +46,7 @@ def test_shipped_checkpoints_are_small_and_portable():
             assert not Path(config.get(key) or ".").is_absolute(), f"{model_file}: {key} {config[key]!r}"
     assert json.loads((CHECKPOINTS / "face" / "args.json").read_text())["lip_model_path"] == "../lip"
     assert json.loads((CHECKPOINTS / "guide" / "args.json").read_text())["resume_pth"] == "../vq"
+    assert json.loads((CHECKPOINTS / "pose" / "args.json").read_text()).get("guide_vq_path") in (None, "../vq")
 
 
 def test_quickstart_turns_the_example_into_results_and_a_video(tmp_path):
