@@ -11,6 +11,10 @@ One folder per person (e.g. `dataset/PXB184/`), holding for each scene NN (names
 | `sceneNN_missing_face_frames.npy` | 1-D int array: indices of frames whose face code is missing or corrupt   |
 | `data_stats.pth`                  | torch.save of a plain dict of numpy arrays (keys in `data_loaders.stats`)|
 
+Pose dim 3 (root_rx) of the captured persons PXB184 and RLW104 is read as `x mod 2pi` (values in [0, 2pi)),
+as the original's loader does to remove a discontinuity: its released data_stats.pth and checkpoints of
+those persons were made from the wrapped values (`wrap_pose_angles`, applied by data_loaders.validate).
+
 Time runs at FPS = 30 frames per second, so one frame holds 1600 audio samples. In memory, audio is a float32
 array (N, 2) in [-1, 1]; motion is (T, C). Split by sorted scene order: the last 4 scenes are test, the 2
 before them validation, the rest train.
@@ -39,8 +43,21 @@ MISSING_SUFFIX = "_missing_face_frames.npy"
 STATS_FILE = "data_stats.pth"
 SCENE_FILE_SUFFIXES = (AUDIO_SUFFIX, POSE_SUFFIX, FACE_SUFFIX, MISSING_SUFFIX)
 
+WRAPPED_POSE_PERSONS = ("PXB184", "RLW104")  # person folders whose pose dim WRAPPED_POSE_DIM is taken mod 2pi
+WRAPPED_POSE_DIM = 3
+
 NUM_TEST_SCENES = 4
 NUM_VAL_SCENES = 2
+
+
+def wrap_pose_angles(pose: np.ndarray, person: str) -> np.ndarray:
+    """pose (T, C) as the original's loader sees the person's: dim WRAPPED_POSE_DIM mod 2pi, in [0, 2pi), for
+    the person folders of WRAPPED_POSE_PERSONS; every other person's pose unchanged (the same array)."""
+    if person not in WRAPPED_POSE_PERSONS or pose.shape[1] <= WRAPPED_POSE_DIM:
+        return pose
+    wrapped = pose.copy()
+    wrapped[:, WRAPPED_POSE_DIM] = np.mod(wrapped[:, WRAPPED_POSE_DIM], 2 * np.pi)
+    return wrapped
 
 
 class FormatError(ValueError):

@@ -18,7 +18,7 @@ import numpy as np
 
 from data_loaders.format import (FACE_DIM, FPS, NUM_TEST_SCENES, NUM_VAL_SCENES, POSE_DIM, SAMPLE_RATE,
                                  SAMPLES_PER_FRAME, SCENE_FILE_SUFFIXES, STATS_FILE, FormatError, Scene,
-                                 list_scenes, read_wav)
+                                 list_scenes, read_wav, wrap_pose_angles)
 from data_loaders.stats import load_stats
 from utils.config import build_parser
 
@@ -42,8 +42,9 @@ def _problem(path: Path, text: str, warning: bool = False) -> Problem:
 
 @dataclass
 class SceneData:
-    """One scene in memory: audio (T*1600, 2) float32 in [-1, 1], pose (T, P) float32, face (T, F) float32,
-    face_valid (T,) bool (False on the frames listed as missing)."""
+    """One scene in memory: audio (T*1600, 2) float32 in [-1, 1], pose (T, P) float32 (PXB184 and RLW104: dim 3
+    wrapped, data_loaders.format), face (T, F) float32, face_valid (T,) bool (False on the frames listed as
+    missing)."""
     name: str
     audio: np.ndarray
     pose: np.ndarray
@@ -161,7 +162,7 @@ def check_scene(scene: Scene, pose_dim: int = POSE_DIM,
         return None, problems
     face_valid = np.ones(frames, bool)
     face_valid[missing] = False
-    return SceneData(scene.name, audio, pose, face, face_valid), problems
+    return SceneData(scene.name, audio, wrap_pose_angles(pose, scene.folder.name), face, face_valid), problems
 
 
 def load_scene(scene: Scene, pose_dim: int = POSE_DIM, face_dim: int = FACE_DIM) -> SceneData:

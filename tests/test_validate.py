@@ -1,10 +1,12 @@
 """The validator: a good folder passes; each fault is reported with the file (and frame) and the fix;
 load_scene raises the same messages; the CLI lists every fault and exits 1."""
+import shutil
+
 import numpy as np
 import pytest
 
 from data_loaders import validate
-from data_loaders.format import STATS_FILE, FormatError, Scene, list_scenes, write_wav
+from data_loaders.format import POSE_SUFFIX, STATS_FILE, FormatError, Scene, list_scenes, write_wav
 from data_loaders.validate import load_scene, validate_folder
 from tests.data_fixtures import make_person_folder
 
@@ -140,3 +142,20 @@ def test_cli_prints_every_fault_and_exits_1(folder, capsys):
 def test_cli_exits_0_on_a_good_folder(folder, capsys):
     assert validate.main([str(folder)]) == 0
     assert "480 good frames (16.0 s); 0 errors" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("person, wrapped", [("PXB184", True), ("RLW104", True), ("GQS883", False)])
+def test_pose_dim_3_of_two_captured_persons_is_read_mod_2pi_like_the_original(folder, tmp_path, person, wrapped):
+    person_folder = shutil.copytree(folder, tmp_path / person)
+    path = scene(person_folder).pose
+    pose = np.load(path)
+    pose[:, 3] = np.linspace(-7.0, 7.0, len(pose), dtype=np.float32)
+    np.save(path, pose)
+    loaded = load_scene(scene(person_folder)).pose
+    assert loaded.dtype == np.float32 and path.name.endswith(POSE_SUFFIX)
+    np.testing.assert_array_equal(np.delete(loaded, 3, axis=1), np.delete(pose, 3, axis=1))
+    if wrapped:
+        assert loaded[:, 3].min() >= 0 and loaded[:, 3].max() < 2 * np.pi
+        np.testing.assert_allclose(np.cos(loaded[:, 3]), np.cos(pose[:, 3]), atol=1e-5)  # the same angles
+    else:
+        np.testing.assert_array_equal(loaded[:, 3], pose[:, 3])
