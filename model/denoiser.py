@@ -51,7 +51,8 @@ class DenoiserConfig:
     ff_size: int = arg(1024, "feed-forward width")
     dropout: float = arg(0.1, "dropout in attention and feed-forward blocks")
     cond_drop_prob: float = arg(0.2, "training probability of replacing a sample's audio (and, independently, "
-                                     "its guide poses) by the learned null condition")
+                                     "its guide poses) by the learned null condition (alias: the original's "
+                                     "--cond_mask_prob, which its training ignored)", aliases=("--cond_mask_prob",))
     lip_dim: int = arg(0, "face: L*3 lip vertex coordinates per frame fed with the audio (0 = no lip input)")
     use_guide: bool = arg(False, "pose: cross-attend to guide poses (keyframes at 1 fps)")
     num_cond_layers: int = arg(2, "transformer encoder layers over the audio tokens (original: 2 face, 0 pose)")

@@ -207,3 +207,23 @@ def test_model_size_defaults_follow_the_data_format():
     pose = train_diffusion.parse_args(["--data_format", "pose", "--layers", "3"])[2]  # a flag beats the preset
     assert (face.latent_dim, face.layers, face.num_cond_layers, face.use_guide) == (512, 8, 2, False)
     assert (pose.latent_dim, pose.layers, pose.num_cond_layers) == (256, 3, 0) and pose.use_guide and pose.post_net
+
+
+def test_the_original_readme_training_command_lines_parse():
+    common = ["--data_root", "dataset/PXB184", "--batch_size", "4", "--heads", "8", "--timestep_respacing", "",
+              "--max_seq_length", "600"]
+    _, data, face, _ = train_diffusion.parse_args(common + ["--dataset", "social", "--data_format", "face",
+                                                           "--layers", "8"])
+    _, pose_data, pose, _ = train_diffusion.parse_args(common + ["--lambda_vel", "2.0", "--add_frame_cond", "1",
+                                                                "--data_format", "pose", "--layers", "6",
+                                                                "--cond_mask_prob", "0.3"])
+    assert data.data_format == "face" and face.layers == 8 and not face.use_guide and face.cond_drop_prob == 0.2
+    assert pose_data.add_frame_cond == 1 and pose.use_guide and pose.layers == 6 and pose.cond_drop_prob == 0.3
+
+
+@pytest.mark.parametrize("flags", [["--data_format", "pose", "--add_frame_cond", "2"],
+                                   ["--data_format", "face", "--add_frame_cond", "1"],
+                                   ["--data_format", "pose", "--no-use_guide", "--add_frame_cond", "1"]])
+def test_add_frame_cond_other_than_the_original_body_setting_is_refused(flags, tmp_path):
+    with pytest.raises(SystemExit, match="--add_frame_cond"):
+        train_diffusion.main(["--data_root", str(tmp_path), "--save_dir", str(tmp_path / "run"), *flags])

@@ -76,6 +76,10 @@ class DiffusionDataConfig:
     lambda_vel: float = arg(0.0, "weight of the velocity loss (original README: 2.0 pose, 0 face)")
     noise_schedule: Literal["cosine", "linear"] = arg("cosine", "noise schedule of the base process")
     diffusion_steps: int = arg(1000, "steps of the base process (the original ignored this flag: always 1000)")
+    dataset: Literal["social"] = arg("social", "accepted for the original's command lines: its only data set "
+                                              "(the official format)")
+    add_frame_cond: Optional[float] = arg(None, "accepted for the original's command lines: 1 = guide poses at "
+                                                "1 fps, which the pose model uses by default (--use_guide)")
     timestep_respacing: str = arg("", "accepted for the original's command lines and ignored: training always "
                                       "uses all --diffusion_steps steps (choose sampling steps with "
                                       "sample.generate --timestep_respacing)")
@@ -161,6 +165,10 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit("--data_root is required: a person folder in the official format, e.g. dataset/SYN001")
     if data_cfg.lip_model_path and data_cfg.data_format != "face":
         raise SystemExit("--lip_model_path conditions the face model; leave it out with --data_format pose")
+    if data_cfg.add_frame_cond is not None and (data_cfg.add_frame_cond != 1 or data_cfg.data_format != "pose"
+                                                or not model_cfg.use_guide):
+        raise SystemExit(f"--add_frame_cond {data_cfg.add_frame_cond:g}: only 1 (1 fps guide poses) with "
+                         f"--data_format pose and --use_guide, as in the original's body command")
     if data_cfg.guide_vq_path and (data_cfg.data_format != "pose" or not model_cfg.use_guide):
         raise SystemExit("--guide_vq_path shapes the guide poses of the body model; use it with --data_format "
                          "pose and --use_guide")

@@ -28,7 +28,8 @@ from typing import Any, Literal, Sequence
 
 
 def arg(default: Any, help: str, **extra: Any) -> Any:
-    """A dataclass field with a default and a help text (mutable defaults are copied per instance)."""
+    """A dataclass field with a default and a help text (mutable defaults are copied per instance); extra
+    metadata: aliases=("--other_name",) adds option strings for the same flag (e.g. the original's names)."""
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **extra})
     return dataclasses.field(default=default, metadata={"help": help, **extra})
@@ -53,26 +54,26 @@ def _scalar_parser(tp: Any, optional: bool):
 
 
 def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field, tp: Any) -> None:
-    name = "--" + field.name
+    names = ("--" + field.name, *field.metadata.get("aliases", ()))
     default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
     help_text = field.metadata.get("help", "")
     tp, optional = _unwrap_optional(tp)
     origin = typing.get_origin(tp)
     if tp is bool:
-        parser.add_argument(name, action=argparse.BooleanOptionalAction, default=default,
+        parser.add_argument(*names, dest=field.name, action=argparse.BooleanOptionalAction, default=default,
                             help=f"{help_text} (default: {default})")
     elif origin is Literal:
         choices = list(typing.get_args(tp))
-        parser.add_argument(name, type=type(choices[0]), choices=choices, default=default,
+        parser.add_argument(*names, dest=field.name, type=type(choices[0]), choices=choices, default=default,
                             help=f"{help_text} (default: {default})")
     elif origin in (list, tuple):
         item_args = [a for a in typing.get_args(tp) if a is not Ellipsis]
         item = item_args[0] if item_args else str
         nargs = "*" if origin is list or Ellipsis in typing.get_args(tp) else len(item_args)
-        parser.add_argument(name, type=item, nargs=nargs, default=default,
+        parser.add_argument(*names, dest=field.name, type=item, nargs=nargs, default=default,
                             help=f"{help_text} (default: {' '.join(map(str, default or []))})")
     else:
-        parser.add_argument(name, type=_scalar_parser(tp, optional), default=default,
+        parser.add_argument(*names, dest=field.name, type=_scalar_parser(tp, optional), default=default,
                             help=f"{help_text} (default: {default})")
 
 
