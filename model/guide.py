@@ -186,17 +186,25 @@ class GuideTransformer(nn.Module):
     def generate(self, audio: torch.Tensor, num_keyframes: int, temperature: float = 1.0, top_p: float = 0.94,
                  generator: torch.Generator | None = None, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Sample tokens (B, num_keyframes * depth) for audio (B, T * 1600, 2), one token at a time with
-        nucleus sampling (`top_p_sample`); the audio is encoded once. Deterministic for a given generator
-        (on the model's device). Call model.eval() first (dropout). Keyframe k covers frame 30 k, so
-        num_keyframes may be at most ceil(T / 30)."""
+        nucleus sampling (`top_p_sample`). The audio is encoded once; each step runs only the new token through
+        the decoder, against the cached keys and values of the tokens before it (the logits of `logits_after`).
+        Deterministic for a given generator (on the model's device). Call model.eval() first (dropout).
+        Keyframe k covers frame 30 k, so num_keyframes may be at most ceil(T / 30)."""
         frames = audio.shape[1] // SAMPLES_PER_FRAME
         if num_keyframes > -(-frames // KEYFRAME_STEP):
             raise ValueError(f"generate: {num_keyframes} keyframes need at least {(num_keyframes - 1) * KEYFRAME_STEP + 1}"
                              f" frames of audio ({SAMPLES_PER_FRAME} samples each), got {frames}")
         cond = self.encode_audio(audio, frame_mask)
+        length = num_keyframes * self.cfg.depth
+        seconds = self.token_seconds(length, device=audio.device)
+        memory_pos = frame_seconds(cond["memory"].shape[1], device=audio.device)
+        caches = [{} for _ in self.decoder]  # per layer: keys and values of the tokens so far (FiLMDecoderLayer)
         tokens = torch.zeros(audio.shape[0], 0, dtype=torch.long, device=audio.device)
-        for _ in range(num_keyframes * self.cfg.depth):
-            logits = self.logits_after(tokens, cond)[:, -1]
-            next_token = top_p_sample(logits, top_p, temperature, generator)
+        for position in range(length):
+            h = self.token_embedding(self._input_ids(tokens)[:, -1:])
+            for layer, cache in zip(self.decoder, caches):
+                h = layer(h, cond["film"], cond["memory"], x_pos=seconds[position:position + 1],
+                          memory_pos=memory_pos, memory_key_padding_mask=cond.get("frame_padding"), cache=cache)
+            next_token = top_p_sample(self.final_layer(h)[:, -1], top_p, temperature, generator)
             tokens = torch.cat((tokens, next_token[:, None]), dim=1)
         return tokens

@@ -93,13 +93,19 @@ class Attention(nn.Module):
                 key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, d) attends to context (B, S, d); positions (T,)/(B, T) and (S,)/(B, S) in seconds;
         attn_mask (T, S) and key_padding_mask (B, S) bool, True = blocked. Returns (B, T, d)."""
-        q = self.to_q(x).unflatten(-1, (self.nhead, -1))  # (B, T, H, d/H)
+        return self.attend(x, x_pos, *self.keys_values(context, context_pos), attn_mask, key_padding_mask)
+
+    def keys_values(self, context: torch.Tensor, context_pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotated keys and values (B, H, S, d/H) of context (B, S, d) at positions (S,)/(B, S) in seconds."""
         k, v = self.to_kv(context).unflatten(-1, (2, self.nhead, -1)).unbind(2)
-        q = self.rotary(q, x_pos[..., None]).transpose(1, 2)  # (B, H, T, d/H)
-        k = self.rotary(k, context_pos[..., None]).transpose(1, 2)
-        mask = _allowed_mask(x.shape[0], x.shape[1], context.shape[1], attn_mask, key_padding_mask)
-        h = F.scaled_dot_product_attention(q, k, v.transpose(1, 2), attn_mask=mask,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.rotary(k, context_pos[..., None]).transpose(1, 2), v.transpose(1, 2)
+
+    def attend(self, x: torch.Tensor, x_pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               attn_mask: torch.Tensor | None = None, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, d) attends to the keys and values (B, H, S, d/H) of `keys_values`; masks as in forward."""
+        q = self.rotary(self.to_q(x).unflatten(-1, (self.nhead, -1)), x_pos[..., None]).transpose(1, 2)
+        mask = _allowed_mask(x.shape[0], x.shape[1], k.shape[2], attn_mask, key_padding_mask)
+        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         return self.out(h.transpose(1, 2).flatten(-2))
 
 
@@ -213,18 +219,32 @@ class FiLMDecoderLayer(nn.Module):
                 self_attn_mask: torch.Tensor | None = None,
                 memory_key_padding_mask: torch.Tensor | None = None,
                 x_key_padding_mask: torch.Tensor | None = None,
-                memory2_key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+                memory2_key_padding_mask: torch.Tensor | None = None, cache: dict | None = None) -> torch.Tensor:
         """x (B, T, d); film_vec (B, d); memory (B, S, d); memory2 (B, K, d), required iff the layer was
         built with extra_cross_attention. Positions are seconds, (len,) or (B, len); None means a stream at
-        FPS starting at 0. Masks: True = blocked (module docstring). Returns (B, T, d)."""
+        FPS starting at 0. Masks: True = blocked (module docstring). Returns (B, T, d).
+
+        cache (token-by-token decoding, no extra cross-attention): a dict, empty before the first call, that
+        keeps the self-attention keys and values of the rows seen so far and the memory's; each call then
+        passes only the new rows x (their x_pos), which attend to every cached row and to each other
+        through self_attn_mask (T_new, T_cached + T_new)."""
         if self.extra_cross_attention != (memory2 is not None):
             raise ValueError("FiLMDecoderLayer: pass memory2 exactly when built with extra_cross_attention=True")
         x_pos = frame_seconds(x.shape[1], device=x.device) if x_pos is None else x_pos
         memory_pos = frame_seconds(memory.shape[1], device=x.device) if memory_pos is None else memory_pos
         h = self.norm1(x)
-        h = self.self_attn(h, h, x_pos, x_pos, self_attn_mask, x_key_padding_mask)
+        k, v = self.self_attn.keys_values(h, x_pos)
+        if cache is not None:
+            k, v = (torch.cat((cache[name], new), dim=2) if name in cache else new for name, new in (("k", k), ("v", v)))
+            cache["k"], cache["v"] = k, v
+        h = self.self_attn.attend(h, x_pos, k, v, self_attn_mask, x_key_padding_mask)
         x = x + self.film1(self.drop(h), film_vec)
-        h = self.cross_attn(self.norm2(x), memory, x_pos, memory_pos, None, memory_key_padding_mask)
+        memory_kv = cache.get("memory") if cache is not None else None
+        if memory_kv is None:
+            memory_kv = self.cross_attn.keys_values(memory, memory_pos)
+            if cache is not None:
+                cache["memory"] = memory_kv
+        h = self.cross_attn.attend(self.norm2(x), x_pos, *memory_kv, None, memory_key_padding_mask)
         x = x + self.film2(self.drop(h), film_vec)
         if self.extra_cross_attention:
             memory2_pos = frame_seconds(memory2.shape[1], device=x.device) if memory2_pos is None else memory2_pos

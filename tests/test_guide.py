@@ -79,6 +79,23 @@ def test_greedy_generation_agrees_with_teacher_forced_logits():
     assert torch.equal(logits.argmax(-1), tokens)
 
 
+@pytest.mark.parametrize("padded", [False, True])
+def test_cached_generation_steps_give_the_teacher_forced_logits(padded):
+    torch.manual_seed(0)
+    model = tiny_guide(layers=3).eval()
+    audio, _ = loudness_task(2, 4, seed=3)
+    frame_mask = None
+    if padded:  # the second row's last 50 frames are padding
+        frame_mask = torch.ones(2, audio.shape[1] // SAMPLES_PER_FRAME, dtype=torch.bool)
+        frame_mask[1, -50:] = False
+    step_logits = []
+    model.final_layer.register_forward_hook(lambda module, args, out: step_logits.append(out[:, -1]))
+    tokens = model.generate(audio, 4, top_p=1.0, generator=torch.Generator().manual_seed(1), frame_mask=frame_mask)
+    generated = torch.stack(step_logits, dim=1)  # (B, L, codebook): one row per decoding step
+    teacher_forced = model(tokens, model.encode_audio(audio, frame_mask))
+    torch.testing.assert_close(generated, teacher_forced, rtol=1e-5, atol=1e-5)
+
+
 def test_causal_mask_future_tokens_do_not_change_past_logits():
     torch.manual_seed(0)
     model = tiny_guide().eval()
