@@ -7,7 +7,7 @@
 | `nn`         | NearestNeighbourSampler | the poses of the train window whose audio features are nearest        |
 | `vq_only`    | VQOnlySampler           | the guide's 1 fps keyframes (VQ-decoded tokens), linearly to 30 fps   |
 | `audio_only` | AudioOnlySampler        | pose diffusion with the learned null guide (BodySampler drop_guide)   |
-| `guide_only` | GuideOnlySampler        | pose diffusion with the guide's keyframes and the learned null audio  |
+| `guide_only` | GuideOnlySampler        | pose diffusion with the learned null audio (BodySampler drop_audio)   |
 | `full`       | sample.body.BodySampler | the full model: audio + guide keyframes                               |
 
 The diffusion variants reuse the full model's checkpoint: it was trained with the audio and, independently,
@@ -29,14 +29,13 @@ deterministic: every repetition gets the same segment (Div_sample 0, as in the p
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from data_loaders.dataset import SocialDataset
 from data_loaders.format import KEYFRAME_STEP, SAMPLES_PER_FRAME
 from model.mel import HOP, LogMel
 from sample.body import BodySampler
-from sample.windows import SamplingConfig, WindowSample, sample_window
+from sample.windows import SamplingConfig, WindowSample
 
 NN_MELS = 32
 NN_BIN_FRAMES = 15  # 0.5 s bins of the loudness envelope
@@ -158,7 +157,9 @@ class NearestNeighbourSampler(_BaselineSampler):
 class _BodyVariant(_BaselineSampler):
     """A baseline made from the full model's BodySampler (pose denoiser + guide + VQ-VAE)."""
 
-    def __init__(self, name: str, body: BodySampler):
+    def __init__(self, name: str, body: BodySampler, needs_guide: bool = True):
+        if needs_guide and body.guide is None:
+            raise ValueError(f"{type(self).__name__} needs a BodySampler with its guide transformer (resume_trans)")
         super().__init__(name, body.nfeats, body.window, body.normalizer)
         self.body = body
 
@@ -167,8 +168,6 @@ class VQOnlySampler(_BodyVariant):
     """The guide's keyframes (tokens drawn from the audio, decoded by the VQ-VAE), upsampled to 30 fps."""
 
     def __init__(self, body: BodySampler):
-        if body.guide is None:
-            raise ValueError("VQOnlySampler needs a BodySampler with its guide transformer (resume_trans)")
         super().__init__("vq_only", body)
 
     @torch.no_grad()
@@ -184,7 +183,7 @@ class AudioOnlySampler(_BodyVariant):
     """Pose diffusion from the audio alone: the guide condition is the learned null (drop_guide)."""
 
     def __init__(self, body: BodySampler):
-        super().__init__("audio_only", body)
+        super().__init__("audio_only", body, needs_guide=False)
 
     def sample(self, audio: torch.Tensor, settings: SamplingConfig, *, seeds: torch.Tensor,
                mask: torch.Tensor | None = None, known: torch.Tensor | None = None,
@@ -195,29 +194,16 @@ class AudioOnlySampler(_BodyVariant):
 
 class GuideOnlySampler(_BodyVariant):
     """Pose diffusion from the guide's keyframes alone: the audio tokens and the pooled audio of the
-    condition are the learned nulls (the public `null_condition`), the guide tokens are kept."""
+    condition are the learned nulls (drop_audio), the guide tokens are kept."""
 
     def __init__(self, body: BodySampler):
-        if body.guide is None:
-            raise ValueError("GuideOnlySampler needs a BodySampler with its guide transformer (resume_trans)")
         super().__init__("guide_only", body)
 
-    @torch.no_grad()
     def sample(self, audio: torch.Tensor, settings: SamplingConfig, *, seeds: torch.Tensor,
                mask: torch.Tensor | None = None, known: torch.Tensor | None = None,
                known_mask: torch.Tensor | None = None, progress: bool = False) -> WindowSample:
-        body, repetitions = self.body, settings.num_repetitions
-        audio = audio.to(body.device)
-        mask = None if mask is None else mask.to(body.device)
-        keyframes = body.guide_poses(audio, seeds, mask)
-        rows_mask = None if mask is None else torch.cat([mask] * repetitions)
-        cond = body.model.encode_condition(torch.cat([audio] * repetitions), keyframes=keyframes, mask=rows_mask)
-        null = body.model.null_condition(cond)
-        cond = {**cond, "memory": null["memory"], "pooled": null["pooled"]}
-        motion = sample_window(body.model, cond, settings, seeds, cond["memory"].shape[1], known=known,
-                               known_mask=known_mask, noise_schedule=body.config.get("noise_schedule", "cosine"),
-                               diffusion_steps=int(body.config.get("diffusion_steps", 1000)), progress=progress)
-        return WindowSample(motion, keyframes)
+        return self.body.sample(audio, settings, seeds=seeds, mask=mask, known=known, known_mask=known_mask,
+                                progress=progress, drop_audio=True)
 
 
 BASELINES = ("random", "nn", "vq_only", "audio_only", "guide_only", "full")  # the rows of Table 1, in order

@@ -15,7 +15,8 @@ args.json (resume_pth); no path is parsed. Per call, for each of the R*B rows (r
    guide the caller's `keyframes` (B, K, C), e.g. the ground truth, are used for every repetition (the
    original does the same, with a warning); with neither, it is an error. Given keyframes win over the guide;
    drop_guide=True uses the learned null guide condition instead (audio-only samples: the paper's "no
-   guide" baseline).
+   guide" baseline); drop_audio=True keeps the guide poses and uses the learned null audio (guide-only
+   samples, the paper's "no audio" baseline).
    Inside the frames `known` from an earlier window (long audio), keyframes are blended towards the known
    poses with the inpainting weights (sample.windows): w * known + (1 - w) * drawn.
 2. the denoiser's condition (audio tokens + guide pose tokens) is encoded ONCE and reused by every
@@ -127,13 +128,15 @@ class BodySampler:
     def sample(self, audio: torch.Tensor, settings: SamplingConfig, *, seeds: torch.Tensor,
                mask: torch.Tensor | None = None, known: torch.Tensor | None = None,
                known_mask: torch.Tensor | None = None, progress: bool = False,
-               keyframes: torch.Tensor | None = None, drop_guide: bool = False) -> WindowSample:
+               keyframes: torch.Tensor | None = None, drop_guide: bool = False,
+               drop_audio: bool = False) -> WindowSample:
         """R = settings.num_repetitions samples of each of the B audio windows (B, T*1600, 2) normalised:
         WindowSample(motion (R*B, T, C) normalised, rep-major; keyframes (R*B, K, C) the guide poses used).
         seeds (R*B,) row seeds; mask (B, T) True = real frame; known/known_mask: overlap to inpaint
         (sample.windows); keyframes (B, K, C) normalised guide poses to use instead of the guide's;
         drop_guide: the guide poses are the learned null (audio-only samples, the paper's "no guide"
-        baseline; keyframes None in the result)."""
+        baseline; keyframes None in the result); drop_audio: the audio tokens and pooled audio are the learned
+        nulls (guide-only samples; the guide still draws its tokens from the audio)."""
         repetitions = settings.num_repetitions
         if len(seeds) != repetitions * audio.shape[0]:
             raise ValueError(f"{len(seeds)} seeds for {audio.shape[0]} windows x {repetitions} repetitions")
@@ -150,8 +153,11 @@ class BodySampler:
             guide_poses = weight * known.to(self.device)[:, ::KEYFRAME_STEP][:, :count] + (1 - weight) * guide_poses
         rows_mask = None if mask is None else torch.cat([mask] * repetitions)
         cond = self.model.encode_condition(torch.cat([audio] * repetitions), keyframes=guide_poses, mask=rows_mask)
+        null = self.model.null_condition(cond)
         if drop_guide:
-            cond["guide"] = self.model.null_condition(cond)["guide"]
+            cond["guide"] = null["guide"]
+        if drop_audio:
+            cond["memory"], cond["pooled"] = null["memory"], null["pooled"]
         motion = sample_window(self.model, cond, settings, seeds, cond["memory"].shape[1], known=known,
                                known_mask=known_mask, noise_schedule=self.config.get("noise_schedule", "cosine"),
                                diffusion_steps=int(self.config.get("diffusion_steps", 1000)), progress=progress)
