@@ -235,7 +235,8 @@ class FiLMDecoderLayer(nn.Module):
         h = self.norm1(x)
         k, v = self.self_attn.keys_values(h, x_pos)
         if cache is not None:
-            k, v = (torch.cat((cache[name], new), dim=2) if name in cache else new for name, new in (("k", k), ("v", v)))
+            if "k" in cache:
+                k, v = torch.cat((cache["k"], k), dim=2), torch.cat((cache["v"], v), dim=2)
             cache["k"], cache["v"] = k, v
         h = self.self_attn.attend(h, x_pos, k, v, self_attn_mask, x_key_padding_mask)
         x = x + self.film1(self.drop(h), film_vec)

@@ -11,8 +11,8 @@
    - args.json: that config, flat, as the trainers write it;
    - face, pose: the person's data_stats.pth (sampling needs the normalisation statistics, not the data set).
    Paths recorded in the configs are made relative to the checkpoint's own folder: lip_model_path "../lip"
-   (face), resume_pth "../vq" (guide), guide_vq_path "../vq" (pose), save_dir "."; data_root is emptied (it named a folder of this
-   machine; pass --data_root to sample.generate to sample a test split).
+   (face), resume_pth "../vq" (guide), guide_vq_path "../vq" (pose), save_dir "."; data_root is emptied
+   (it named a folder of this machine; pass --data_root to sample.generate to sample a test split).
 A summary of the exported files (size, step, parameters) is printed at the end.
 """
 from __future__ import annotations

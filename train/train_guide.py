@@ -165,7 +165,7 @@ def parse_args(argv: list[str] | None = None) -> tuple:
     resume_pth = peek.parse_known_args(argv)[0].resume_pth
     defaults = dict(TRAIN_DEFAULTS)
     if resume_pth:
-        _, vq_config = load_model_checkpoint(resolve_model_file(resume_pth))
+        _, vq_config = load_model_checkpoint(resume_pth)
         defaults.update(codebook_size=vq_config.get("codebook_size"), depth=vq_config.get("depth"))
     return parse_config([TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig], argv, defaults=defaults,
                         description="Train the guide transformer: audio -> the VQ tokens of 1 fps body poses "
