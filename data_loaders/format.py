@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from utils.files import atomic_write
+
 FPS = 30
 SAMPLE_RATE = 48_000
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 1600
@@ -128,18 +130,14 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, rate: int = SAMPLE_RATE) -> None:
     """Write (N, channels) float audio in [-1, 1] as 16-bit PCM WAV (the official format), atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.wav")
-    sf.write(str(tmp), np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        sf.write(str(tmp), np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
 
 
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """np.save atomically (a partly written file never carries the final name)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
 
 
 def write_scene(folder: str | os.PathLike, name: str, audio: np.ndarray, pose: np.ndarray, face: np.ndarray,

@@ -1,7 +1,7 @@
 """Per-person normalisation statistics (`data_stats.pth`) and the `Normalizer` that applies them.
 
-`data_stats.pth` is a torch.save file holding a plain dict of numpy arrays (the original's layout; reading it
-needs `torch.load(weights_only=False)`):
+`data_stats.pth` is a torch.save file holding a plain dict of numpy arrays (the original's layout). It is read
+with utils/safe_load.py: numpy arrays and containers only, so a crafted file cannot run code:
 
 | key              | shape / dtype  | meaning                                                         |
 |------------------|----------------|-----------------------------------------------------------------|
@@ -39,6 +39,8 @@ from tqdm import tqdm
 
 from data_loaders.format import STATS_FILE, FormatError, Scene, list_scenes, read_wav, split_scenes
 from utils.config import arg, build_parser, from_dict
+from utils.files import atomic_write
+from utils.safe_load import UnsafeFileError, load_torch
 
 STD_FLOOR = 1e-4
 STATS_SHAPES = {"pose_mean": ("pose",), "pose_std": ("pose",), "code_mean": ("code",), "code_std": ("code",),
@@ -114,9 +116,8 @@ def compute_stats(folder: str | os.PathLike, scenes: list[Scene] | None = None,
 def save_stats(folder: str | os.PathLike, stats: dict[str, np.ndarray]) -> Path:
     """Write folder/data_stats.pth (torch.save of a plain dict of numpy arrays) atomically; returns the path."""
     path = Path(folder) / STATS_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({key: np.asarray(value) for key, value in stats.items()}, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        torch.save({key: np.asarray(value) for key, value in stats.items()}, handle)
     return path
 
 
@@ -154,7 +155,9 @@ def load_stats(folder: str | os.PathLike) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise FormatError(f"{path}: file not found; {fix}")
     try:
-        stats = torch.load(path, map_location="cpu", weights_only=False)
+        stats = load_torch(path)
+    except UnsafeFileError as err:
+        raise FormatError(f"{err}; {fix}") from err
     except Exception as err:  # any unreadable pickle/zip: report the file, not the unpickler's internals
         raise FormatError(f"{path}: not a readable stats file ({type(err).__name__}: {err}); {fix}") from err
     faults = check_stats(stats)

@@ -30,6 +30,7 @@ from sample import metrics
 from sample.results import ResultsError
 from sample.results import read_results_dict as load_results
 from utils.config import arg, parse_config
+from utils.files import atomic_write
 
 
 @dataclass
@@ -189,7 +190,8 @@ def main(argv=None) -> dict:
               "generated": generated, "ground_truth": ground_truth}
     results_path = Path(config.results)
     out = Path(config.out) if config.out else results_path.with_name(results_path.stem + "_metrics.json")
-    out.write_text(json.dumps(report, indent=2))
+    with atomic_write(out) as tmp:
+        tmp.write_text(json.dumps(report, indent=2))
     print(f"{seqs.kind}: {samples} samples x {repetitions} repetitions x {frames} frames, {config.results}")
     print(format_table(generated, ground_truth))
     print(f"wrote {out}")

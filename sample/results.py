@@ -1,16 +1,18 @@
 """results.npy: what sample.generate writes, and what evaluation, rendering and BVH export read.
 
-A pickled dict saved with np.save (load with `np.load(path, allow_pickle=True).item()`), the original's
-layout (UPSTREAM 5.3) plus four keys of ours. N = num_samples x num_repetitions sequences, ordered
-repetition-major: index = rep * num_samples + sample. C = 256 (face codes) or 104 (body pose), T frames
-at `fps`, all motion UN-normalised (raw units of the data set).
+A pickled dict saved in the .npy format (a 0-d object array), the original's layout (UPSTREAM 5.3) plus four
+keys of ours. N = num_samples x num_repetitions sequences, ordered repetition-major: index = rep *
+num_samples + sample. C = 256 (face codes) or 104 (body pose), T frames at `fps`, all motion UN-normalised
+(raw units of the data set).
 
 | key               | shape             | dtype   | content                                                    |
 |-------------------|-------------------|---------|------------------------------------------------------------|
 | `motions`         | (N, C, 1, T)      | float64 | generated motion                                           |
 | `gt`              | (N, C, 1, T)      | float64 | ground truth (face: missing frames hold the mean code); None |
 |                   |                   |         | when there is none (sample.generate --audio)               |
-| `audio`           | (N, T*1600, 2)    | float32 | the waveform of each sequence, 48 kHz, [-1, 1]             |
+| `audio`           | (S, T*1600, 2) or | float32 | the waveform of each sample, 48 kHz, [-1, 1]: ours store   |
+|                   | (N, T*1600, 2)    |         | it ONCE per sample (S rows: row s is sample s of every     |
+|                   |                   |         | repetition); the original's once per sequence (N rows)     |
 | `lengths`         | (N,)              | int64   | valid frames of each sequence (the rest is padding)        |
 | `keyframes`       | body (N, K, 104)  | float64 | body: the 1 fps guide poses used (predicted or ground      |
 |                   | face (N, T, 256)  |         | truth); face: the ground truth (as the original); None     |
@@ -20,10 +22,15 @@ at `fps`, all motion UN-normalised (raw units of the data set).
 | `data_format`     | "face" / "pose"   |         | ours; inferred from C for the original's files             |
 | `fps`             | int               |         | 30 (ours)                                                  |
 
-`Results` holds these arrays; `save_results` writes one (atomically) after validating it, `load_results`
-reads and validates any results.npy, including the original's (missing own keys are inferred: the number
-of samples is the repeat period of the audio rows). Every error (`ResultsError`) names the file and what
-is wrong.
+Readers take the audio of sequence `row` with `Results.audio_row(row)`, which serves both layouts. The
+original's readers index `audio` by sequence: for our files with more than one repetition they need row %
+num_samples.
+
+`Results` holds these arrays; `save_results` writes one (atomically, pickle protocol 5, so the arrays are
+streamed to the file without a copy in memory) after validating it, `load_results` reads and validates any
+results.npy, including the original's (missing own keys are inferred: the number of samples is the repeat
+period of the audio rows). Files are unpickled by utils/safe_load.py (numpy arrays and containers only: a
+crafted file cannot run code). Every error (`ResultsError`) names the file and what is wrong.
 """
 from __future__ import annotations
 
@@ -36,6 +43,8 @@ from typing import Optional
 import numpy as np
 
 from data_loaders.format import FACE_DIM, FPS, POSE_DIM, SAMPLES_PER_FRAME
+from utils.files import atomic_write
+from utils.safe_load import UnsafeFileError, load_npy
 
 
 class ResultsError(ValueError):
@@ -66,6 +75,10 @@ class Results:
     def index(self, rep: int, sample: int) -> int:
         """Row of repetition `rep` of sample `sample`."""
         return rep * self.num_samples + sample
+
+    def audio_row(self, row: int) -> np.ndarray:
+        """(T*1600, 2) waveform of sequence `row` (module docstring: S or N stored rows)."""
+        return self.audio[row % self.num_samples if len(self.audio) == self.num_samples else row]
 
     def motion(self, rep: int, sample: int) -> np.ndarray:
         """(lengths, C) generated motion of one sequence, padding cut off."""
@@ -108,9 +121,10 @@ def _check(results: Results, source: str) -> None:
         fail(f"data_format is {results.data_format!r}; expected 'face' or 'pose'")
     if results.gt is not None and results.gt.shape != m.shape:
         fail(f"'gt' has shape {results.gt.shape}, 'motions' {m.shape}; they must match")
-    if results.audio.shape != (rows, frames * SAMPLES_PER_FRAME, 2):
-        fail(f"'audio' has shape {results.audio.shape}; expected {(rows, frames * SAMPLES_PER_FRAME, 2)} "
-             f"({frames} frames x {SAMPLES_PER_FRAME} samples, stereo)")
+    audio_rows = len(results.audio)
+    if audio_rows not in (results.num_samples, rows) or results.audio.shape[1:] != (frames * SAMPLES_PER_FRAME, 2):
+        fail(f"'audio' has shape {results.audio.shape}; expected ({results.num_samples} or {rows}, "
+             f"{frames * SAMPLES_PER_FRAME}, 2) ({frames} frames x {SAMPLES_PER_FRAME} samples, stereo)")
     if results.lengths.shape != (rows,) or (results.lengths < 0).any() or (results.lengths > frames).any():
         fail(f"'lengths' must be {rows} frame counts in [0, {frames}], got shape {results.lengths.shape}")
     k = results.keyframes
@@ -148,9 +162,11 @@ def save_results(path: str | os.PathLike, results: Results) -> Path:
     """Validate and write results.npy atomically; returns the path."""
     path = Path(path)
     _check(results, str(path))
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, results.to_dict(), allow_pickle=True)
-    os.replace(tmp, path)
+    stored = np.empty((), dtype=object)
+    stored[()] = results.to_dict()
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, np.lib.format.header_data_from_array_1_0(stored))
+        pickle.dump(stored, handle, protocol=5)
     return path
 
 
@@ -161,7 +177,9 @@ def read_results_dict(path: str | os.PathLike) -> dict:
         raise ResultsNotFoundError(f"{path}: results file not found; sample.generate writes results.npy into "
                                    f"its output folder (printed at the end of its run)")
     try:
-        stored = np.load(path, allow_pickle=True).item()
+        stored = load_npy(path).item()
+    except UnsafeFileError:
+        raise
     except (ValueError, OSError, EOFError, pickle.UnpicklingError) as error:
         raise ResultsError(f"{path}: not a results.npy (a pickled dict saved with np.save): {error}") from error
     if not isinstance(stored, dict):

@@ -32,6 +32,7 @@ from sample.generate import GenerateConfig, build_results, chunk_inputs, sample_
 from sample.windows import SamplingConfig  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
 from utils.device import resolve_device, seed_everything  # noqa: E402
+from utils.files import atomic_write  # noqa: E402
 
 ROW_NAMES = {"gt": "Ground truth", "random": "Random train segment", "nn": "Nearest neighbour (audio)",
              "vq_only": "VQ-only (guide tokens)", "audio_only": "Audio-only diffusion (no guide)",
@@ -122,7 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"data_root": str(data_root), "checkpoints": str(checkpoints), "chunks": len(inputs.audio),
               "frames": body.window, "settings": asdict(settings), "top_p": config.top_p, "scores": scores,
               "seconds": seconds, "table": table}
-    out.write_text(json.dumps(report, indent=2, default=float))
+    with atomic_write(out) as tmp:
+        tmp.write_text(json.dumps(report, indent=2, default=float))
     print(f"\nwrote {out}")
     return report
 

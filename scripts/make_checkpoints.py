@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 from data_loaders.format import STATS_FILE  # noqa: E402
 from train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint_file, save_atomic  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
+from utils.files import atomic_write  # noqa: E402
 
 MODELS = ("lip", "face", "vq", "guide", "pose")  # training order of scripts/train_all.sh
 WITH_STATS = ("face", "pose")  # diffusion models: sampling reads data_stats.pth beside the model file
@@ -74,7 +75,8 @@ def export_run(run: Path, target: Path) -> Path:
     target.mkdir(parents=True)
     model_file = checkpoint_path(target, "model", int(stored["step"]))
     save_atomic({"model": half_weights(stored["model"]), "step": stored["step"], "config": config}, model_file)
-    (target / "args.json").write_text(json.dumps(config, indent=4, sort_keys=True))
+    with atomic_write(target / "args.json") as tmp:
+        tmp.write_text(json.dumps(config, indent=4, sort_keys=True))
     if target.name in WITH_STATS:
         shutil.copyfile(run / STATS_FILE, target / STATS_FILE)
     return model_file

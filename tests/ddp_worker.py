@@ -1,8 +1,10 @@
 """torchrun entry of tests/test_train_loop.py: trains the toy problem in every process, then rank 0 writes
-`save_dir/result.json` with its run() losses and the world size.
+`save_dir/result.json` with its run() losses and the world size. Run alone, it is one training process
+(the SIGTERM test stops it midway).
 
     python -m torch.distributed.run --nproc_per_node 2 tests/ddp_worker.py --save_dir DIR [TrainConfig and
         ToyConfig flags]
+    python tests/ddp_worker.py --save_dir DIR [flags]
 """
 import json
 from pathlib import Path

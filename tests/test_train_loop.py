@@ -3,13 +3,16 @@ random inputs, each item drawn from its seed. Covers learning, exact resume, che
 schedule, Ctrl-C, save_dir rules, the step-seed sampler and DDP (torchrun, 2 CPU processes, gloo)."""
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from data_loaders.sampler import StepSeedSampler, global_batch_seeds
-from train.checkpoint import checkpoint_path, latest_checkpoint, list_checkpoints, load_model_checkpoint
+from train.checkpoint import checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint_file, \
+    load_model_checkpoint
 from train.loop import TrainConfig, TrainLoop, learning_rate
 from utils.config import arg, from_dict, load_args_json, parse_config
 from utils.device import seed_everything
@@ -34,6 +38,8 @@ class ToyConfig:
     """Toy regressor."""
     hidden: int = arg(32, "hidden width")
     dropout: float = arg(0.1, "dropout probability")
+    busy_work: int = arg(0, "size n of an n x n buffer saved with the model and multiplied by itself in every "
+                            "forward: keeps the training process in C code and its saves busy, like a real model's")
 
 
 class ToyModel(nn.Module):
@@ -41,8 +47,10 @@ class ToyModel(nn.Module):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(INPUT_DIM, cfg.hidden), nn.Tanh(), nn.Dropout(cfg.dropout),
                                  nn.Linear(cfg.hidden, 1))
+        self.register_buffer("busy", torch.ones(cfg.busy_work, cfg.busy_work))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.busy @ self.busy
         return self.net(x)[:, 0]
 
 
@@ -252,6 +260,124 @@ def test_non_finite_loss_stops_with_the_step(tmp_path):
         return loss * float("nan") if batch["seed"][0] == global_batch_seeds(3, 4, 16)[0] else loss, metrics
     with pytest.raises(FloatingPointError, match="at step 4"):
         toy_loop(tmp_path / "run", loss_fn=exploding_loss, num_steps=10).run()
+
+
+def test_sigterm_to_the_process_group_with_workers_saves_the_step_and_resumes_bit_exactly(tmp_path):
+    """What `timeout`, a scheduler or Ctrl-C in a terminal do: SIGTERM to every process of the group, the
+    DataLoader workers included. The step is saved, and the rerun ends bit-exactly where a run without the
+    signal does."""
+    argv = ["--seed", "5", "--batch_size", "4", "--num_steps", "12", "--lr", "1e-2", "--warm_up_iter", "2",
+            "--log_interval", "3", "--save_interval", "3", "--device", "cpu", "--num_workers", "2",
+            "--busy_work", "1000"]
+    repo = Path(__file__).parent.parent
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}
+
+    def train(save_dir: Path) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, str(repo / "tests" / "ddp_worker.py"), *argv, "--save_dir",
+                                 str(save_dir)], env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)  # its own process group, workers included
+
+    run = tmp_path / "run"
+    interrupted = train(run)
+    deadline = time.monotonic() + 120
+    while not checkpoint_path(run, "opt", 3).exists() and interrupted.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(interrupted.pid, signal.SIGTERM)
+    log = interrupted.communicate(timeout=120)[0]
+    assert interrupted.returncode == 130, log[-3000:]
+    step = int(re.search(r"interrupted: saved step (\d+)", log).group(1))
+    assert 3 <= step < 12 and [s for s, _ in list_checkpoints(run, "opt")][-1] == step
+    deadline = time.monotonic() + 30
+    while process_group_alive(interrupted.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not process_group_alive(interrupted.pid)  # the workers stopped with the training process
+
+    resumed = train(run)
+    log = resumed.communicate(timeout=120)[0]
+    assert resumed.returncode == 0 and f"at step {step}" in log, log[-3000:]
+    train_cfg, toy = parse_config([TrainConfig, ToyConfig], argv + ["--num_workers", "0", "--save_dir",
+                                                                    str(tmp_path / "straight")])
+    seed_everything(train_cfg.seed)  # as tests/ddp_worker.py does: the same initial weights
+    straight = TrainLoop(ToyModel(toy), toy_loss, ToyDataset(), train_cfg, configs_to_save=(toy,))
+    straight_losses = straight.run()["losses"]
+    assert json.loads((run / "result.json").read_text())["losses"] == straight_losses[step:]
+    final = torch.load(checkpoint_path(run, "opt", 12))
+    assert_state_dicts_equal(final["model"], straight.model.state_dict())
+    assert_state_dicts_equal(final["ema"], straight.ema.state_dict())
+    assert_state_dicts_equal(final["optimizer"]["state"][0], straight.optimizer.state_dict()["state"][0])
+
+
+def process_group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class FillingDisk:
+    """open() whose files written in binary mode take `room` bytes, then fail like a full disk (ENOSPC)."""
+
+    def __init__(self, room: int):
+        self.room = room
+
+    def __call__(self, path, mode="r", *args, **kwargs):
+        handle = open(path, mode, *args, **kwargs)
+        if "b" not in mode or "w" not in mode:
+            return handle
+        write = handle.write
+
+        def limited_write(data) -> int:
+            size = memoryview(data).nbytes
+            if size > self.room:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.room -= size
+            return write(data)
+        handle.write = limited_write
+        return handle
+
+
+def test_a_full_disk_during_a_save_names_the_file_and_keeps_the_earlier_checkpoints(tmp_path, monkeypatch):
+    save_dir = tmp_path / "run"
+    toy_loop(save_dir, num_steps=10, save_interval=5).run()
+    earlier = {path.name: path.read_bytes() for _, path in list_checkpoints(save_dir, "opt")}
+    monkeypatch.setattr("train.checkpoint.open", FillingDisk(room=2000), raising=False)
+    with pytest.raises(OSError, match=r"model000000015\.pt: could not write it: no space left on the device of"):
+        toy_loop(save_dir, num_steps=20, save_interval=5).run()
+    assert not [path.name for path in save_dir.iterdir() if path.name.endswith(".tmp")]
+    assert [s for s, _ in list_checkpoints(save_dir, "opt")] == [5, 10]
+    assert {path.name: path.read_bytes() for _, path in list_checkpoints(save_dir, "opt")} == earlier
+    monkeypatch.undo()
+    assert load_checkpoint_file(checkpoint_path(save_dir, "opt", 10))["step"] == 10
+    assert toy_loop(save_dir, num_steps=20).step == 10
+
+
+def test_temp_files_of_killed_saves_are_removed_at_the_next_start(tmp_path):
+    save_dir = tmp_path / "run"
+    toy_loop(save_dir, num_steps=5, save_interval=5).run()
+    dead, alive = 2 ** 22 + 1, os.getpid()  # above Linux's largest pid; this process
+    stale = save_dir / f".opt000000010.pt.{dead}.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    busy = save_dir / f".opt000000010.pt.{alive}.tmp"
+    busy.write_bytes(b"being written")
+    toy_loop(save_dir, num_steps=10)
+    assert not stale.exists() and busy.exists()
+
+
+def test_an_unreadable_newest_opt_file_falls_back_to_the_previous_one(tmp_path, capsys):
+    save_dir = tmp_path / "run"
+    toy_loop(save_dir, num_steps=10, save_interval=5).run()
+    newest = checkpoint_path(save_dir, "opt", 10)
+    newest.write_bytes(newest.read_bytes()[:1000])  # a save cut short
+    loop = toy_loop(save_dir, num_steps=10)
+    assert loop.step == 5
+    assert not newest.exists() and newest.with_name(newest.name + ".unreadable").exists()
+    assert re.search(r"opt000000010\.pt: not a readable checkpoint.*\n.*resuming from the previous one, "
+                     r"opt000000005\.pt", capsys.readouterr().out)
+    checkpoint_path(save_dir, "opt", 5).write_bytes(b"")
+    with pytest.raises(ValueError, match=r"opt000000005\.pt: not a readable checkpoint"):
+        toy_loop(save_dir, num_steps=10)
 
 
 # --------------------------------------------------------------------------------------------- DDP

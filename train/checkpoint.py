@@ -8,8 +8,15 @@ A run's `save_dir` holds:
                            fp32 tensor} or None, "optimizer": AdamW state_dict, "step": int, "config": dict};
                            only the newest few are kept (TrainConfig.keep_checkpoints)
 `step` counts the optimizer steps done. There is no scheduler or RNG state to store: the learning rate and
-the seeds of torch's RNG are functions of the step (train/loop.py). Files are written atomically (a temporary file, then os.replace),
-so a crash never leaves a half-written checkpoint behind.
+the seeds of torch's RNG are functions of the step (train/loop.py). Files are written atomically
+(utils/files.py: a temporary file, then os.replace), so a crash or a full disk never leaves a half-written
+checkpoint behind, and read with torch's weights_only unpickler (utils/safe_load.py: a crafted file cannot
+run code).
+
+`run_kind(config)` tells from a run's flat config what it trained (face / body diffusion model, lip
+regressor, VQ-VAE, guide transformer), so that a folder of one kind passed where another is expected is
+refused with one line naming the folder and what it holds; `load_weights` puts a checkpoint's weights into
+a model, naming the file when they do not fit or hold NaN / inf.
 
 The original's released checkpoints (a plain state dict with args.json beside it) load too.
 """
@@ -23,6 +30,8 @@ from typing import Any, Literal
 import torch
 
 from utils.config import load_args_json
+from utils.files import atomic_write
+from utils.safe_load import UnsafeFileError, load_torch
 
 Kind = Literal["model", "opt"]
 _NAME = re.compile(r"^(model|opt)(\d{9})\.pt$")
@@ -59,14 +68,10 @@ def resolve_model_file(path: str | os.PathLike) -> Path:
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file beside `path`, then rename it over `path`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """torch.save through utils.files.atomic_write: all or nothing at `path`; a full disk is a WriteError
+    naming the file."""
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def prune_checkpoints(save_dir: str | os.PathLike, kind: Kind, keep: int) -> None:
@@ -86,16 +91,66 @@ def _describe_folder(folder: Path) -> str:
     return f"checkpoints in {folder}: {', '.join(found)}"
 
 
+class UnreadableCheckpointError(ValueError):
+    """A checkpoint file that cannot be read (truncated, not a torch file); the message names it."""
+
+
 def load_checkpoint_file(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict:
-    """The dict stored in a checkpoint file; clear errors name a missing or unreadable file."""
+    """The dict stored in a checkpoint file; clear errors name a missing, unreadable (UnreadableCheckpointError)
+    or unsafe (utils.safe_load.UnsafeFileError) file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found; {_describe_folder(path.parent)}")
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        return load_torch(path, map_location=device)
+    except UnsafeFileError:
+        raise
     except Exception as error:
-        raise ValueError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error}); "
-                         f"it may be truncated — pick another one from {path.parent}") from error
+        detail = (str(error).splitlines() or [""])[0]
+        raise UnreadableCheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: {detail}); "
+                                        f"it may be truncated — pick another one from {path.parent}") from error
+
+
+RUN_KINDS = {"face": "face diffusion model", "pose": "body diffusion model"}  # data_format -> kind
+
+
+def run_kind(config: dict[str, Any]) -> str | None:
+    """What the run of a flat config (args.json) trained: "face diffusion model", "body diffusion model",
+    "guide transformer", "VQ-VAE", "lip regressor"; None when the keys say nothing (e.g. a toy run)."""
+    if config.get("data_format") in RUN_KINDS:
+        return RUN_KINDS[config["data_format"]]
+    if "resume_pth" in config and "audio_layers" in config:
+        return "guide transformer"
+    if {"codebook_size", "depth", "emb_width"} <= set(config):
+        return "VQ-VAE"
+    if "lip_vertices" in config:
+        return "lip regressor"
+    return None
+
+
+def check_run_kind(config: dict[str, Any], model_file: Path, *expected: str) -> None:
+    """A one-line ValueError naming the run folder of `model_file` unless its config is a run of one of the
+    `expected` kinds (a config of unknown kind passes: its weights are checked by load_weights)."""
+    kind = run_kind(config)
+    if kind is not None and kind not in expected:
+        raise ValueError(f"{model_file.parent}: holds a {kind} run (see its args.json), not a {' or a '.join(expected)}"
+                         f"; pass the save_dir (or a model*.pt) of the right training run")
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], model_file: Path) -> torch.nn.Module:
+    """model.load_state_dict(state), refusing with the file's name weights that hold NaN / inf or do not fit."""
+    broken = [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if broken:
+        raise ValueError(f"{model_file}: holds NaN or inf weights ({', '.join(broken[:3])}"
+                         f"{', ...' if len(broken) > 3 else ''}); the training diverged before this checkpoint — "
+                         f"pass an earlier model*.pt of {model_file.parent}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        detail = " ".join(str(error).split())[:300]
+        raise ValueError(f"{model_file}: its weights do not fit the {type(model).__name__} its config describes "
+                         f"({detail}); pass a checkpoint of the right kind") from error
+    return model
 
 
 def load_model_checkpoint(path: str | os.PathLike,

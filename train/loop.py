@@ -29,14 +29,21 @@ original logged running means since step 0); every `save_interval` steps and at 
 `keep_checkpoints` opt files.
 
 save_dir rules: a fresh or empty folder starts a run. A folder holding a run (args.json or checkpoints) is
-continued from its newest opt file (`--resume`, the default), provided the settings of `configs_to_save`
-(model, data, diffusion...) equal those in its args.json; training settings (this TrainConfig) may change,
-e.g. a larger --num_steps. `--overwrite` starts over there instead, deleting the run's args.json,
-checkpoints and TensorBoard files. `--no-resume` refuses a folder that holds a run.
+continued from its newest opt file (`--resume`, the default), provided it is a run of the same kind
+(train.checkpoint.run_kind: a VQ-VAE trainer never continues a lip regressor's run) and the settings of
+`configs_to_save` (model, data, diffusion...) equal those in its args.json; training settings (this
+TrainConfig) may change, e.g. a larger --num_steps. These checks run before anything is written there.
+`--overwrite` starts over there instead, deleting the run's args.json, checkpoints and TensorBoard files.
+`--no-resume` refuses a folder that holds a run. An unreadable newest opt file (a save cut short) is set
+aside as `<name>.unreadable` and the run continues from the one before it, saying so; temporary files of
+saves killed midway (`.opt*.pt.<pid>.tmp`, utils/files.py) are removed at start.
 
 Ctrl-C, or SIGTERM (`kill`, `timeout`, a scheduler ending the job), stops at the end of the current step
 (an optimizer step is never left half done), saves a checkpoint of that step and exits with status 130;
-rerunning the same command continues from there.
+rerunning the same command continues from there. The DataLoader workers ignore both signals (they are
+forked with them blocked, then `ignore_stop_signals`), so a signal sent to the whole process group (Ctrl-C in
+a terminal, `timeout`, most schedulers) reaches the training process alone, which saves, then shuts the
+workers down.
 """
 from __future__ import annotations
 
@@ -58,12 +65,13 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from data_loaders.sampler import StepSeedSampler
-from train.checkpoint import checkpoint_path, latest_checkpoint, list_checkpoints, load_checkpoint_file, \
-    prune_checkpoints, save_atomic
+from train.checkpoint import UnreadableCheckpointError, checkpoint_path, list_checkpoints, load_checkpoint_file, \
+    prune_checkpoints, run_kind, save_atomic
 from train.distributed import all_reduce_mean, barrier, cleanup, is_distributed, is_main_process, \
     launched_by_torchrun, setup_distributed, wrap_model
 from utils.config import arg, load_args_json, merged_dict, save_args_json
 from utils.device import autocast
+from utils.files import remove_stale_temp_files
 
 PROGRESS_INTERVAL = 50  # steps between progress-bar loss updates (each one synchronises the device)
 _TORCH_STREAM = 1  # tells the per-step torch seed apart from the sampler's default_rng([seed, step])
@@ -230,6 +238,29 @@ def deferred_keyboard_interrupt():
             handler(signum, None)
 
 
+@contextlib.contextmanager
+def stop_signals_blocked():
+    """Ctrl-C and SIGTERM wait while the block runs in this thread (they are delivered when it ends), so that
+    DataLoader workers forked inside it start with them blocked; `ignore_stop_signals` takes it from there."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to worry about
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """worker_init_fn of the DataLoader: a worker ignores Ctrl-C and SIGTERM (the training process handles
+    them and shuts the workers down), then unblocks them."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
 def move_to(batch: Any, device: torch.device) -> Any:
     """`batch` with every tensor (inside dicts, lists and tuples) moved to `device`."""
     if isinstance(batch, torch.Tensor):
@@ -289,8 +320,9 @@ class TrainLoop:
         self.configs = (cfg, *configs_to_save)
         self.config_dict = _json_safe(merged_dict(*self.configs))
         self.step = 0
-        self._prepare_save_dir(_json_safe(merged_dict(*configs_to_save)))
+        self._check_save_dir(_json_safe(merged_dict(*configs_to_save)))
         resume_state = self._load_resume_state()
+        self._prepare_save_dir()
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         if resume_state is not None and self.ema is not None and resume_state["ema"] is not None:
             self.ema.load_state_dict(resume_state["ema"])
@@ -305,8 +337,8 @@ class TrainLoop:
 
     # ----------------------------------------------------------------------------------------- setup
 
-    def _prepare_save_dir(self, protected: dict[str, Any]) -> None:
-        """Check save_dir against the rules of the module docstring, then (main process) write args.json."""
+    def _check_save_dir(self, protected: dict[str, Any]) -> None:
+        """Check save_dir against the rules of the module docstring; nothing is written yet."""
         cfg, save_dir = self.cfg, self.save_dir
         args_path = save_dir / "args.json"
         holds_run = bool(_run_files(save_dir)) if save_dir.is_dir() else False
@@ -316,6 +348,10 @@ class TrainLoop:
                                       f"over with --overwrite (deletes its checkpoints)")
             if args_path.exists():
                 saved = load_args_json(args_path)
+                kind, saved_kind = run_kind(self.config_dict), run_kind(saved)
+                if kind != saved_kind and None not in (kind, saved_kind):
+                    raise FileExistsError(f"{save_dir}: holds a {saved_kind} run, and this trainer trains a {kind}; "
+                                          f"pass another --save_dir (nothing was written there)")
                 differences = _setting_differences(saved, protected)
                 if differences:
                     raise ValueError(f"{save_dir} holds a run with other model settings ("
@@ -329,23 +365,48 @@ class TrainLoop:
         elif save_dir.is_dir() and any(save_dir.iterdir()) and not holds_run and not cfg.overwrite:
             raise FileExistsError(f"{save_dir} is not empty and holds no training run; pick a new or empty "
                                   f"--save_dir, or pass --overwrite to write into it anyway")
+
+    def _prepare_save_dir(self) -> None:
+        """(main process) Start over there with --overwrite, remove the temporary files of killed saves, write
+        args.json."""
+        cfg, save_dir = self.cfg, self.save_dir
         barrier()
         if is_main_process():
             if cfg.overwrite and save_dir.is_dir():
                 for path in _run_files(save_dir):
                     path.unlink()
             save_dir.mkdir(parents=True, exist_ok=True)
-            save_args_json(args_path, *self.configs)
+            for path in remove_stale_temp_files(save_dir):
+                tqdm.write(f"[train] removed {path.name}, left by a save that was killed")
+            save_args_json(save_dir / "args.json", *self.configs)
         barrier()
 
+    def _readable_opt_file(self) -> tuple[Path, dict] | None:
+        """(path, dict) of the newest readable opt file of save_dir, or None when there is none. An unreadable
+        one (a save cut short by a crash or a full disk) is set aside as <name>.unreadable, with a message, and
+        the one before it is used; an error when none is readable."""
+        found = list_checkpoints(self.save_dir, "opt")
+        for index, (_, path) in enumerate(reversed(found)):
+            try:
+                return path, load_checkpoint_file(path, self.device)
+            except UnreadableCheckpointError as error:
+                if index + 1 == len(found):
+                    raise
+                if is_main_process():
+                    tqdm.write(f"[train] {error}\n[train] setting it aside as {path.name}.unreadable and resuming "
+                               f"from the previous one, {found[-index - 2][1].name}")
+                    path.rename(path.with_name(path.name + ".unreadable"))
+        return None
+
     def _load_resume_state(self) -> dict | None:
-        """Load the newest opt file of save_dir (when resuming) into model and optimizer; return its dict."""
+        """Load the newest readable opt file of save_dir (when resuming) into model and optimizer; return its
+        dict."""
         if not self.cfg.resume or self.cfg.overwrite:
             return None
-        path = latest_checkpoint(self.save_dir, "opt")
-        if path is None:
+        found = self._readable_opt_file()
+        if found is None:
             return None
-        state = load_checkpoint_file(path, self.device)
+        path, state = found
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         for group in self.optimizer.param_groups:
@@ -364,7 +425,8 @@ class TrainLoop:
         sampler = StepSeedSampler(cfg.seed, cfg.batch_size, start_step=start_step, rank=self.dist.rank,
                                   world_size=self.dist.world_size, num_steps=cfg.num_steps)
         loader = DataLoader(self.dataset, batch_sampler=sampler, collate_fn=self.collate_fn,
-                            num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda")
+                            num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
+                            worker_init_fn=ignore_stop_signals)
         main = is_main_process()
         writer = SummaryWriter(str(self.save_dir)) if main else None
         progress = tqdm(total=cfg.num_steps, initial=start_step, desc=f"train {self.save_dir.name}",
@@ -377,7 +439,9 @@ class TrainLoop:
         self._interval_start = time.perf_counter()
         try:
             with terminate_as_interrupt():
-                for batch in loader:
+                with stop_signals_blocked():
+                    batches = iter(loader)  # starts the workers
+                for batch in batches:
                     self._train_step(batch)
                     progress.update(1)
                     self._after_step(writer, progress)

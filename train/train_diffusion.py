@@ -46,7 +46,7 @@ from model.audio_encoder import AudioEncoderConfig
 from model.denoiser import DenoiserConfig, FiLMTransformer, denoiser_preset
 from model.lip_regressor import LipRegressor
 from model.vqvae import ResidualVQVAE
-from train.checkpoint import load_model_checkpoint, resolve_model_file
+from train.checkpoint import RUN_KINDS, check_run_kind, load_model_checkpoint, load_weights, resolve_model_file
 from train.distributed import is_main_process
 from train.loop import TrainConfig, TrainLoop, move_to
 from train.train_lip import load_lip_regressor
@@ -208,11 +208,12 @@ def load_diffusion_model(path: str | os.PathLike, device: torch.device | str = "
     """The denoiser of a train_diffusion checkpoint (model*.pt, EMA weights) or save_dir, in eval mode."""
     model_file = resolve_model_file(path)
     state, config = load_model_checkpoint(model_file, device)
+    check_run_kind(config, model_file, *RUN_KINDS.values())
     if config.get("data_format") not in ("face", "pose"):
         raise ValueError(f"{model_file}: its args.json has data_format {config.get('data_format')!r}; this is "
                          f"not a checkpoint of train.train_diffusion")
-    model = FiLMTransformer(from_dict(DenoiserConfig, config), from_dict(AudioEncoderConfig, config))
-    model.load_state_dict(state)
+    model = load_weights(FiLMTransformer(from_dict(DenoiserConfig, config), from_dict(AudioEncoderConfig, config)),
+                         state, model_file)
     return DiffusionModel(model.to(device).eval(), config, load_normalizer(model_file, config), model_file)
 
 

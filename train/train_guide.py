@@ -37,7 +37,8 @@ from data_loaders.dataset import SocialDataset, collate
 from model.audio_encoder import AudioEncoderConfig
 from model.guide import GuideConfig, GuideTransformer
 from model.vqvae import ResidualVQVAE, tokens_from_indices
-from train.checkpoint import load_model_checkpoint, resolve_model_file, resolve_recorded_path
+from train.checkpoint import check_run_kind, load_model_checkpoint, load_weights, resolve_model_file, \
+    resolve_recorded_path
 from train.loop import TrainConfig, TrainLoop
 from train.train_vq import KeyframeDataConfig, keyframe_dataset, keyframes_and_mask, load_vq, rotation_dims
 from utils.config import arg, from_dict, parse_config
@@ -142,6 +143,7 @@ def load_guide(path: str | os.PathLike, device: torch.device | str = "cpu") -> G
     args.json names (resume_pth), both frozen in eval mode on `device`."""
     model_file = resolve_model_file(path).resolve()
     state, config = load_model_checkpoint(model_file, device)
+    check_run_kind(config, model_file, "guide transformer")
     if not config.get("resume_pth") or "audio_layers" not in config:
         raise ValueError(f"{model_file}: not a guide checkpoint of `python -m train.train_guide` (its config "
                          f"lacks resume_pth / audio_layers)")
@@ -152,8 +154,7 @@ def load_guide(path: str | os.PathLike, device: torch.device | str = "cpu") -> G
     vq, _, vq_file = load_vq(vq_path, device)
     guide_cfg = from_dict(GuideConfig, config)
     check_vq_match(guide_cfg, vq, vq_file)
-    model = GuideTransformer(guide_cfg, from_dict(AudioEncoderConfig, config))
-    model.load_state_dict(state)
+    model = load_weights(GuideTransformer(guide_cfg, from_dict(AudioEncoderConfig, config)), state, model_file)
     return Guide(model.to(device).eval().requires_grad_(False), vq, config, model_file)
 
 

@@ -26,7 +26,7 @@ from data_loaders.dataset import SocialDataset, collate
 from data_loaders.stats import Normalizer
 from model.audio_encoder import AudioEncoderConfig
 from model.lip_regressor import LipRegressor, LipRegressorConfig, resolve_lip_vertices
-from train.checkpoint import load_model_checkpoint
+from train.checkpoint import check_run_kind, load_model_checkpoint, load_weights, resolve_model_file
 from train.loop import TrainConfig, TrainLoop
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
@@ -90,10 +90,11 @@ def load_lip_regressor(path: str | os.PathLike, device: torch.device | str = "cp
         raise FileNotFoundError(f"{path}: lip regressor checkpoint not found; train one with "
                                 f"`python -m train.train_lip --data_root DIR --save_dir DIR` and pass its "
                                 f"model*.pt (or the save_dir) as --lip_model_path")
-    state, config = load_model_checkpoint(path, device)
+    model_file = resolve_model_file(path)
+    state, config = load_model_checkpoint(model_file, device)
+    check_run_kind(config, model_file, "lip regressor")
     model = LipRegressor(from_dict(LipRegressorConfig, config), from_dict(AudioEncoderConfig, config))
-    model.load_state_dict(state)
-    return model.to(device).eval().requires_grad_(False)
+    return load_weights(model, state, model_file).to(device).eval().requires_grad_(False)
 
 
 def main(argv: list[str] | None = None) -> dict:

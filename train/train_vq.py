@@ -35,7 +35,7 @@ from avatar.parameters import POSE_PARAMETERS
 from data_loaders.dataset import SocialDataset, collate
 from data_loaders.format import KEYFRAME_STEP
 from model.vqvae import ResidualVQVAE, VQConfig
-from train.checkpoint import load_model_checkpoint, resolve_model_file
+from train.checkpoint import check_run_kind, load_model_checkpoint, load_weights, resolve_model_file
 from train.loop import TrainConfig, TrainLoop
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
@@ -111,11 +111,11 @@ def load_vq(path: str | os.PathLike, device: torch.device | str = "cpu") -> tupl
     train.train_vq or its save_dir (then the newest model file)."""
     path = resolve_model_file(path).resolve()
     state, config = load_model_checkpoint(path, device)
+    check_run_kind(config, path, "VQ-VAE")
     if not {"codebook_size", "depth", "emb_width"} <= set(config):
         raise ValueError(f"{path}: not a VQ-VAE checkpoint (its config lacks codebook_size/depth/emb_width); "
                          f"pass a model*.pt file or save_dir written by `python -m train.train_vq`")
-    model = ResidualVQVAE(from_dict(VQConfig, config)).to(device)
-    model.load_state_dict(state)
+    model = load_weights(ResidualVQVAE(from_dict(VQConfig, config)), state, path).to(device)
     return model.eval().requires_grad_(False), config, path
 
 

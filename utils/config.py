@@ -26,6 +26,8 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
+from utils.files import atomic_write
+
 
 def arg(default: Any, help: str, **extra: Any) -> Any:
     """A dataclass field with a default and a help text (mutable defaults are copied per instance); extra
@@ -130,10 +132,8 @@ def merged_dict(*configs: Any) -> dict[str, Any]:
 
 def save_args_json(path: str | os.PathLike, *configs: Any) -> None:
     """Write the merged fields, sorted and indented like the original's args.json, atomically."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(merged_dict(*configs), indent=4, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(merged_dict(*configs), indent=4, sort_keys=True, default=str))
 
 
 def load_args_json(path: str | os.PathLike) -> dict[str, Any]:

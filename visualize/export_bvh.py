@@ -22,6 +22,7 @@ one per named dim.
 from __future__ import annotations
 
 import csv
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,8 @@ from avatar.parameters import FACE_CODE_DIMS, POSE_PARAMETERS
 from avatar.skeleton import END_SITES, JOINT_AXES, JOINT_NAMES, JOINT_PARAMETERS, JOINT_SIGNS, PARENTS, REST_OFFSETS
 from data_loaders.format import FACE_DIM, FPS, POSE_DIM
 from utils.config import arg, build_parser, from_dict
+from utils.files import atomic_write
+from utils.safe_load import UnsafeFileError, load_npy
 
 FRAME_TIME = "0.0333333"  # 1 / FPS, as written in the file
 _AXIS_CHANNEL = ("Xrotation", "Yrotation", "Zrotation")
@@ -96,7 +99,8 @@ def write_bvh(path: str | Path, poses: np.ndarray) -> None:
     values = np.concatenate(columns, axis=1)
     lines += ["MOTION", f"Frames: {len(poses)}", f"Frame Time: {FRAME_TIME}"]
     lines += [" ".join(f"{v:.6f}" for v in row) for row in values]
-    Path(path).write_text("\n".join(lines) + "\n")
+    with atomic_write(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
 
 
 def _parse_hierarchy(tokens: list[str], source: str) -> tuple[list[tuple[str, list[str]]], int]:
@@ -173,8 +177,10 @@ def load_motion(path: str | Path, index: int, channels: int, what: str, key: str
     if not path.is_file():
         raise FileNotFoundError(f"{path}: {what} file not found")
     try:
-        data = np.load(path, allow_pickle=True)
-    except (ValueError, OSError) as err:
+        data = load_npy(path)
+    except UnsafeFileError:
+        raise
+    except (ValueError, OSError, EOFError, pickle.UnpicklingError) as err:
         raise ValueError(f"{path}: cannot read it as .npy ({err})") from err
     if data.dtype == object and data.ndim == 0:
         results = data.item()
@@ -194,13 +200,13 @@ def load_motion(path: str | Path, index: int, channels: int, what: str, key: str
 
 def has_key(path: str | Path, key: str) -> bool:
     """Whether `path` is a results.npy dict with entry `key`."""
-    data = np.load(path, allow_pickle=True)
+    data = load_npy(path)
     return data.dtype == object and data.ndim == 0 and isinstance(data.item(), dict) and key in data.item()
 
 
 def write_face_csv(path: str | Path, codes: np.ndarray) -> None:
     """Write the named face dims of codes (T, 256) to a CSV: frame, time_s, one column per FACE_CODE_DIMS."""
-    with open(path, "w", newline="") as handle:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["frame", "time_s", *FACE_CODE_DIMS])
         for t, row in enumerate(codes[:, :len(FACE_CODE_DIMS)]):

@@ -21,6 +21,8 @@ import ffmpeg
 import numpy as np
 import soundfile as sf
 
+from utils.files import atomic_write
+
 AUDIO_BITRATE = "192k"
 
 
@@ -69,8 +71,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, audio: np.ndarray |
     video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=fps)
     if width % 2 or height % 2:
         video = video.filter("pad", width + width % 2, height + height % 2)
-    tmp = path.with_name(path.name + ".tmp.mp4")
-    with tempfile.TemporaryDirectory(prefix="a2p_video_") as workdir:
+    with atomic_write(path) as tmp, tempfile.TemporaryDirectory(prefix="a2p_video_") as workdir:
         streams = [video]
         audio_options = {}
         if audio is not None:
@@ -81,13 +82,13 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, audio: np.ndarray |
             audio_options = {"acodec": "aac", "audio_bitrate": AUDIO_BITRATE}
         output = ffmpeg.output(*streams, str(tmp), format="mp4", vcodec="libx264", pix_fmt="yuv420p", crf=crf,
                                preset=preset, movflags="+faststart", **audio_options)
-        _run_with_stdin(output.global_args("-loglevel", "error").overwrite_output(), frames, tmp, path)
-    os.replace(tmp, path)
+        _run_with_stdin(output.global_args("-loglevel", "error").overwrite_output(), frames, path)
     return path
 
 
-def _run_with_stdin(output, frames: np.ndarray, tmp: Path, target: Path) -> None:
-    """Run an ffmpeg graph writing `tmp`, streaming frames to its stdin; on failure remove `tmp`, raise its log."""
+def _run_with_stdin(output, frames: np.ndarray, target: Path) -> None:
+    """Run an ffmpeg graph (writing the temporary file of `target`), streaming frames to its stdin; on failure
+    raise its log."""
     process = output.run_async(cmd=ffmpeg_executable(), pipe_stdin=True, pipe_stderr=True)
     try:
         for frame in frames:
@@ -96,7 +97,6 @@ def _run_with_stdin(output, frames: np.ndarray, tmp: Path, target: Path) -> None
         pass  # ffmpeg stopped early; its log says why
     _, log = process.communicate()
     if process.returncode != 0:
-        tmp.unlink(missing_ok=True)
         raise RuntimeError(f"ffmpeg failed writing {target} (exit {process.returncode}): "
                            f"{log.decode(errors='replace').strip()}")
 
