@@ -38,6 +38,7 @@ import torch
 from tqdm import tqdm
 
 from data_loaders.format import STATS_FILE, FormatError, Scene, list_scenes, read_wav, split_scenes
+from utils.cli import run_cli
 from utils.config import arg, build_parser, from_dict
 from utils.files import atomic_write
 from utils.safe_load import UnsafeFileError, load_torch
@@ -218,11 +219,11 @@ def main(argv: list[str] | None = None) -> None:
     command = from_dict(StatsCommand, vars(namespace))
     path = Path(namespace.folder) / STATS_FILE
     if path.exists() and not command.force:
-        parser.exit(1, f"{path} exists; pass --force to overwrite it\n")
+        raise FileExistsError(f"{path}: exists; pass --force to overwrite it")
     scenes = stats_scenes(namespace.folder)
     path = save_stats(namespace.folder, compute_stats(namespace.folder, scenes, progress=True))
     print(f"wrote {path} from {len(scenes)} train scenes ({scenes[0].name} .. {scenes[-1].name})")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -20,6 +20,7 @@ from data_loaders.format import (FACE_DIM, FPS, NUM_TEST_SCENES, NUM_VAL_SCENES,
                                  SAMPLES_PER_FRAME, SCENE_FILE_SUFFIXES, STATS_FILE, FormatError, Scene,
                                  list_scenes, read_wav, wrap_pose_angles)
 from data_loaders.stats import load_stats
+from utils.cli import run_cli
 from utils.config import build_parser
 
 MIN_SCENES = NUM_TEST_SCENES + NUM_VAL_SCENES + 1
@@ -237,4 +238,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_cli(main)

@@ -42,6 +42,7 @@ from sample.generate import GenerateConfig, Inputs, audio_file_inputs, build_res
 from sample.results import Results, save_results
 from sample.windows import SamplingConfig
 from train.checkpoint import latest_checkpoint
+from utils.cli import run_cli
 from utils.config import arg, parse_config
 from utils.device import resolve_device
 from visualize.export_bvh import write_bvh, write_face_csv
@@ -228,4 +229,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -29,6 +29,7 @@ from data_loaders.format import FACE_DIM, POSE_DIM, SAMPLES_PER_FRAME
 from sample import metrics
 from sample.results import ResultsError
 from sample.results import read_results_dict as load_results
+from utils.cli import run_cli
 from utils.config import arg, parse_config
 from utils.files import atomic_write
 
@@ -199,4 +200,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

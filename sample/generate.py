@@ -39,6 +39,7 @@ from sample.face import FaceSampler
 from sample.results import Results, load_results, motion_rows, save_results
 from sample.windows import MotionSampler, SamplingConfig, WindowSample, sample_long
 from train.train_diffusion import load_diffusion_model
+from utils.cli import run_cli
 from utils.config import arg, merged_dict, parse_config
 from utils.device import resolve_device, seed_everything
 
@@ -238,4 +239,4 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

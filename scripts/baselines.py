@@ -30,6 +30,7 @@ from sample.body import BodySampler  # noqa: E402
 from sample.evaluate import evaluate, ground_truth_metrics  # noqa: E402
 from sample.generate import GenerateConfig, build_results, chunk_inputs, sample_inputs  # noqa: E402
 from sample.windows import SamplingConfig  # noqa: E402
+from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
 from utils.device import resolve_device, seed_everything  # noqa: E402
 from utils.files import atomic_write  # noqa: E402
@@ -130,4 +131,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

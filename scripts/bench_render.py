@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from utils.cli import run_cli
 from utils.config import arg, parse_config
 from visualize.avatar_view import AvatarView
 from visualize.renderer import Camera, MeshRenderer
@@ -107,4 +108,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

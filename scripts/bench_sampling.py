@@ -49,6 +49,7 @@ from sample.face import FaceSampler  # noqa: E402
 from train.train_guide import Guide  # noqa: E402
 from sample.generate import chunk_inputs  # noqa: E402
 from sample.windows import SamplingConfig, sample_long  # noqa: E402
+from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 
@@ -176,4 +177,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

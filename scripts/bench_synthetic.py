@@ -21,6 +21,7 @@ from data_loaders.synthetic.generate import PRESETS, SyntheticConfig, generate_d
 from data_loaders.synthetic.persons import person_style
 from data_loaders.synthetic.puppeteer import perform
 from data_loaders.synthetic.speech import record_conversation
+from utils.cli import run_cli
 from utils.config import arg, parse_config
 
 
@@ -77,4 +78,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -20,6 +20,7 @@ from diffusion import GaussianDiffusion
 from model.audio_encoder import AudioEncoderConfig
 from model.denoiser import DenoiserConfig, FiLMTransformer, denoiser_preset
 from train.train_diffusion import DiffusionLoss
+from utils.cli import run_cli
 from utils.config import arg, from_dict, parse_config
 from utils.device import autocast, resolve_device
 
@@ -66,8 +67,8 @@ def seconds_per_step(kind: str, cfg: BenchTrainConfig, device: torch.device) -> 
     return sum(times[1:]) / cfg.steps
 
 
-def main() -> None:
-    cfg, = parse_config([BenchTrainConfig], description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    cfg, = parse_config([BenchTrainConfig], argv, description=__doc__.split("\n")[0])
     device = resolve_device(cfg.device)
     print(f"device {device}, batch {cfg.batch_size} x {cfg.frames} frames, torch threads "
           f"{torch.get_num_threads()}")
@@ -78,4 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from data_loaders.format import STATS_FILE  # noqa: E402
 from train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint_file, save_atomic  # noqa: E402
+from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
 from utils.files import atomic_write  # noqa: E402
 
@@ -102,4 +103,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

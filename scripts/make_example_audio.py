@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 from data_loaders.format import SAMPLE_RATE  # noqa: E402
 from data_loaders.synthetic.persons import person_style  # noqa: E402
 from data_loaders.synthetic.speech import check_espeak, record_conversation  # noqa: E402
+from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
 
 FILE_RATE = 16_000
@@ -59,4 +60,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -51,6 +51,7 @@ from train.distributed import is_main_process
 from train.loop import TrainConfig, TrainLoop, move_to
 from train.train_lip import load_lip_regressor
 from train.train_vq import load_vq
+from utils.cli import run_cli
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
 
@@ -218,4 +219,4 @@ def load_diffusion_model(path: str | os.PathLike, device: torch.device | str = "
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

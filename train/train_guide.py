@@ -41,6 +41,7 @@ from train.checkpoint import check_run_kind, load_model_checkpoint, load_weights
     resolve_recorded_path
 from train.loop import TrainConfig, TrainLoop
 from train.train_vq import KeyframeDataConfig, keyframe_dataset, keyframes_and_mask, load_vq, rotation_dims
+from utils.cli import run_cli
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
 
@@ -179,4 +180,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -28,6 +28,7 @@ from model.audio_encoder import AudioEncoderConfig
 from model.lip_regressor import LipRegressor, LipRegressorConfig, resolve_lip_vertices
 from train.checkpoint import check_run_kind, load_model_checkpoint, load_weights, resolve_model_file
 from train.loop import TrainConfig, TrainLoop
+from utils.cli import run_cli
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
 
@@ -119,4 +120,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -37,6 +37,7 @@ from data_loaders.format import KEYFRAME_STEP
 from model.vqvae import ResidualVQVAE, VQConfig
 from train.checkpoint import check_run_kind, load_model_checkpoint, load_weights, resolve_model_file
 from train.loop import TrainConfig, TrainLoop
+from utils.cli import run_cli
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
 
@@ -143,4 +144,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -11,7 +11,8 @@ A command declares what it takes as dataclasses whose fields are made with `arg(
 
 Every field becomes `--name`; the help text, default and type come from the field. bool fields become
 `--name / --no-name`, `Optional[X]` fields accept `none`, `Literal[...]` fields become choices, and
-tuple/list fields take several values. Two dataclasses may not declare the same field name.
+tuple/list fields take several values. Two dataclasses may not declare the same field name. Every parser
+also takes --debug (tracebacks instead of one-line errors, utils/cli.py).
 `save_args_json` / `load_args_json` write and read the merged fields as a flat `args.json`, the file the
 original code writes next to every checkpoint.
 """
@@ -26,6 +27,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
+from utils.cli import DEBUG_FLAG, DEBUG_VARIABLE
 from utils.files import atomic_write
 
 
@@ -80,8 +82,11 @@ def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field, tp: An
 
 
 def build_parser(config_types: Sequence[type], description: str = "") -> argparse.ArgumentParser:
-    """An argparse parser with one argument group per dataclass, one flag per field."""
+    """An argparse parser with one argument group per dataclass, one flag per field, and --debug (read by
+    utils/cli.run_cli)."""
     parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(DEBUG_FLAG, action="store_true", help=f"on an error, show the traceback instead of one "
+                                                              f"line (also: {DEBUG_VARIABLE}=1)")
     seen: dict[str, str] = {}
     for config_type in config_types:
         group = parser.add_argument_group(config_type.__name__, (config_type.__doc__ or "").strip().split("\n")[0])

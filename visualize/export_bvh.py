@@ -31,6 +31,7 @@ import numpy as np
 from avatar.parameters import FACE_CODE_DIMS, POSE_PARAMETERS
 from avatar.skeleton import END_SITES, JOINT_AXES, JOINT_NAMES, JOINT_PARAMETERS, JOINT_SIGNS, PARENTS, REST_OFFSETS
 from data_loaders.format import FACE_DIM, FPS, POSE_DIM
+from utils.cli import run_cli
 from utils.config import arg, build_parser, from_dict
 from utils.files import atomic_write
 from utils.safe_load import UnsafeFileError, load_npy
@@ -235,4 +236,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

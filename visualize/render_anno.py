@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from data_loaders.format import FPS, SAMPLES_PER_FRAME, FormatError, list_scenes
 from data_loaders.validate import load_scene
+from utils.cli import run_cli
 from utils.config import arg, parse_config
 from visualize.avatar_view import AvatarView
 from visualize.video import write_video
@@ -110,4 +111,4 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from data_loaders.format import FACE_DIM, POSE_DIM, SAMPLE_RATE
 from sample.results import Results, ResultsError, load_results
+from utils.cli import run_cli
 from utils.config import arg, parse_config
 from visualize.avatar_view import AvatarView
 from visualize.video import grid as grid_frames
@@ -206,4 +207,4 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -2,6 +2,7 @@
 import time
 
 from data_loaders.synthetic.generate import SyntheticConfig, generate_dataset
+from utils.cli import run_cli
 from utils.config import parse_config
 
 
@@ -16,4 +17,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

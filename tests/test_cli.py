@@ -1,0 +1,70 @@
+"""Every command ends bad input with one line on stderr naming the file and the fix, exit status 2; --debug or
+A2P_DEBUG=1 shows the traceback; every entry point goes through utils/cli.run_cli."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from utils.cli import run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def failing(error: BaseException):
+    def main(argv):
+        raise error
+    return main
+
+
+@pytest.mark.parametrize("error", [ValueError("x.npy: broken; make it again"), FileNotFoundError("x.npy: not found"),
+                                   SystemExit("x.npy: broken; make it again")], ids=["value", "os", "message_exit"])
+def test_bad_input_is_one_line_and_status_2(error, capsys, monkeypatch):
+    monkeypatch.delenv("A2P_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(failing(error), [])
+    assert stopped.value.code == 2
+    assert re.fullmatch(r"\S+: error: x\.npy: (broken; make it again|not found)\n", capsys.readouterr().err)
+
+
+def test_debug_flag_or_variable_shows_the_traceback(monkeypatch):
+    with pytest.raises(ValueError, match="broken"):
+        run_cli(failing(ValueError("broken")), ["--debug"])
+    monkeypatch.setenv("A2P_DEBUG", "1")
+    with pytest.raises(ValueError, match="broken"):
+        run_cli(failing(ValueError("broken")), [])
+
+
+def test_status_of_success_interrupt_and_bugs(capsys):
+    for result, status in ((None, 0), (1, 1)):
+        with pytest.raises(SystemExit) as stopped:
+            run_cli(lambda argv: result, [])
+        assert stopped.value.code == status
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(failing(KeyboardInterrupt()), [])
+    assert stopped.value.code == 130 and "Traceback" not in capsys.readouterr().err
+    with pytest.raises(TypeError):  # a bug keeps its traceback
+        run_cli(failing(TypeError("bug")), [])
+
+
+def test_every_entry_point_runs_through_run_cli():
+    sources = [path for folder in ("data_loaders", "sample", "train", "visualize", "demo", "scripts")
+               for path in (REPO / folder).rglob("*.py")]
+    entry_points = [path for path in sources if 'if __name__ == "__main__":' in path.read_text()]
+    assert len(entry_points) >= 20
+    for path in entry_points:
+        assert 'if __name__ == "__main__":\n    run_cli(main)\n' in path.read_text(), path
+
+
+def test_a_real_command_prints_one_line(tmp_path):
+    missing = tmp_path / "missing.npy"
+    env = {key: value for key, value in os.environ.items() if key != "A2P_DEBUG"}
+    command = [sys.executable, "-m", "sample.evaluate", "--results", str(missing)]
+    plain = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert plain.returncode == 2
+    assert plain.stderr == (f"sample.evaluate: error: {missing}: results file not found; sample.generate writes "
+                            f"results.npy into its output folder (printed at the end of its run)\n")
