@@ -44,7 +44,7 @@ import torch
 
 from data_loaders.format import KEYFRAME_STEP, SAMPLES_PER_FRAME, FormatError, list_scenes, split_scenes
 from data_loaders.stats import Normalizer, load_stats
-from data_loaders.validate import load_scene
+from data_loaders.validate import check_stats_dims, load_scene
 
 MAX_WINDOW_TRIES = 20
 
@@ -81,6 +81,9 @@ class SocialDataset(torch.utils.data.Dataset):
 
     def _load(self, scenes) -> list[_Scene]:
         pose_dim, face_dim = self.normalizer.dim("pose"), self.normalizer.dim("face")
+        wrong_stats = check_stats_dims(self.root, scenes, pose_dim, face_dim)
+        if wrong_stats is not None:
+            raise FormatError(wrong_stats.message)
         loaded = []
         for scene in scenes:
             data = load_scene(scene, pose_dim, face_dim)

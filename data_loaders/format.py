@@ -51,6 +51,8 @@ WRAPPED_POSE_DIM = 3
 NUM_TEST_SCENES = 4
 NUM_VAL_SCENES = 2
 
+MAX_AUDIO_PEAK = 2.0  # float samples beyond this are a waveform written without scaling, not loud speech
+
 
 def wrap_pose_angles(pose: np.ndarray, person: str) -> np.ndarray:
     """pose (T, C) as the original's loader sees the person's: dim WRAPPED_POSE_DIM mod 2pi, in [0, 2pi), for
@@ -126,6 +128,17 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     except (RuntimeError, sf.LibsndfileError) as err:
         raise FormatError(f"{path}: not a readable audio file ({err}); give a WAV/FLAC/OGG/MP3 file") from err
     return audio, rate
+
+
+def audio_peak_fault(path: str | os.PathLike, audio: np.ndarray) -> str | None:
+    """The message for samples far outside [-1, 1] (|x| > MAX_AUDIO_PEAK: a float file written without
+    scaling), or None."""
+    peak = float(np.abs(audio).max(initial=0.0))
+    if peak <= MAX_AUDIO_PEAK:
+        return None
+    return (f"{path}: the audio peaks at {peak:.3g}, far above the [-1, 1] of a waveform (float samples written "
+            f"without scaling?); divide the samples by {peak:.3g}, or re-export it, e.g. `ffmpeg -i {Path(path).name} "
+            f"-af loudnorm -c:a pcm_s16le fixed.wav`")
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, rate: int = SAMPLE_RATE) -> None:

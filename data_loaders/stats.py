@@ -89,7 +89,8 @@ def compute_stats(folder: str | os.PathLike, scenes: list[Scene] | None = None,
     """Statistics of a person folder over its TRAIN scenes (or over `scenes` when given).
 
     Face code statistics skip the frames listed in the missing-face-frames files; pose and audio statistics
-    use every frame. Scenes are read through `data_loaders.validate.load_scene`, so a broken file gets the
+    use every frame. Scenes without a face frame (0 frames, or all listed as missing) are skipped, as the
+    data set skips them. Scenes are read through `data_loaders.validate.load_scene`, so a broken file gets the
     validator's error.
     """
     from data_loaders.validate import load_scene  # validate imports this module for the stats checks
@@ -97,6 +98,8 @@ def compute_stats(folder: str | os.PathLike, scenes: list[Scene] | None = None,
     pose, pose_flat, code, code_flat, audio, audio_flat = (_Moments() for _ in range(6))
     for scene in tqdm(scenes, desc="stats", unit="scene", disable=not progress):
         data = load_scene(scene)
+        if not data.face_valid.any():  # nothing to train on: skipped, like the data set skips it
+            continue
         valid_face = data.face[data.face_valid]
         pose.add(data.pose)
         pose_flat.add(data.pose.reshape(-1))

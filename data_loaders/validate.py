@@ -4,12 +4,20 @@
 fix. `load_scene(scene)` reads one scene through the same checks and raises FormatError with the same messages,
 so the data set, the statistics and the validator never disagree about what a good file is.
 
+Errors: unreadable files, wrong shapes, dtypes, rates or lengths, NaN / inf, motion values beyond
+MAX_ABS_MOTION (pose anywhere, face codes on the frames not listed as missing), audio peaks far above 1
+(format.MAX_AUDIO_PEAK), statistics of another size than the scenes' motion (one error blaming
+data_stats.pth). Warnings: too few scenes for the split, and scenes that hold nothing to train on: 0 frames,
+or every face frame listed as missing. Those are skipped by the data set and the statistics (for face and
+body, as the original skips a scene whose face frames are all missing).
+
 CLI: `python -m data_loaders.validate DIR` prints a line per scene (frames, seconds, missing face frames) and
 every fault; it exits with 1 when there is an error (warnings alone exit 0).
 """
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -18,12 +26,14 @@ import numpy as np
 
 from data_loaders.format import (FACE_DIM, FPS, NUM_TEST_SCENES, NUM_VAL_SCENES, POSE_DIM, SAMPLE_RATE,
                                  SAMPLES_PER_FRAME, SCENE_FILE_SUFFIXES, STATS_FILE, FormatError, Scene,
-                                 list_scenes, read_wav, wrap_pose_angles)
+                                 audio_peak_fault, list_scenes, read_wav, wrap_pose_angles)
 from data_loaders.stats import load_stats
 from utils.cli import run_cli
 from utils.config import build_parser
+from utils.safe_load import read_npy_header
 
 MIN_SCENES = NUM_TEST_SCENES + NUM_VAL_SCENES + 1
+MAX_ABS_MOTION = 1e4  # pose is radians and cm, face codes are near +-3: larger values are a broken file
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,19 @@ def _read_npy(path: Path, problems: list[Problem]) -> np.ndarray | None:
     except (ValueError, OSError, EOFError) as err:
         problems.append(_problem(path, f"not a readable .npy array ({err}); write it with numpy.save"))
         return None
+
+
+def _check_range(path: Path, what: str, array: np.ndarray, rows: np.ndarray, problems: list[Problem]) -> bool:
+    """False after adding a problem when a value of array[rows] is beyond MAX_ABS_MOTION."""
+    beyond = np.abs(array) > MAX_ABS_MOTION
+    beyond[~rows] = False
+    if not beyond.any():
+        return True
+    frame, dim = (int(i) for i in np.argwhere(beyond)[0])
+    problems.append(_problem(path, f"{what} holds {array[frame, dim]:g} at frame {frame}, dim {dim} ({int(beyond.sum())} "
+                                   f"values beyond {MAX_ABS_MOTION:g}); pose is radians and cm, face codes are near "
+                                   f"+-3 — fix those frames (or list face frames as missing)"))
+    return False
 
 
 def _check_motion(path: Path, what: str, dim: int, problems: list[Problem]) -> np.ndarray | None:
@@ -138,6 +161,9 @@ def _check_audio(path: Path, frames: int | None, problems: list[Problem]) -> np.
         problems.append(_problem(path, f"audio holds {audio[bad]} at sample {bad[0]} (frame "
                                        f"{bad[0] // SAMPLES_PER_FRAME}), channel {bad[1]}; replace NaN/inf"))
         ok = False
+    elif audio_peak_fault(path, audio):
+        problems.append(Problem(path, audio_peak_fault(path, audio)))
+        ok = False
     return audio if ok else None
 
 
@@ -163,6 +189,17 @@ def check_scene(scene: Scene, pose_dim: int = POSE_DIM,
         return None, problems
     face_valid = np.ones(frames, bool)
     face_valid[missing] = False
+    in_range = [_check_range(scene.pose, "pose", pose, np.ones(frames, bool), problems),
+                _check_range(scene.face, "face codes", face, face_valid, problems)]
+    if not all(in_range):
+        return None, problems
+    if frames == 0:
+        problems.append(_problem(scene.pose, "the scene holds 0 frames: nothing to train on, so it is skipped — "
+                                             "remove its files", warning=True))
+    elif not face_valid.any():
+        problems.append(_problem(scene.missing, f"every one of the scene's {frames} face frames is listed as missing: "
+                                                f"the scene is skipped for training and statistics (face and body), "
+                                                f"as the original does", warning=True))
     return SceneData(scene.name, audio, wrap_pose_angles(pose, scene.folder.name), face, face_valid), problems
 
 
@@ -174,9 +211,38 @@ def load_scene(scene: Scene, pose_dim: int = POSE_DIM, face_dim: int = FACE_DIM)
     return data
 
 
+def _scene_dims(scenes: list[Scene]) -> tuple[int | None, int | None]:
+    """The most common (pose dims, face dims) of the scenes' motion files, read from their headers (None where
+    no file is readable)."""
+    counts: tuple[Counter, Counter] = (Counter(), Counter())
+    for scene in scenes:
+        for path, counter in zip((scene.pose, scene.face), counts):
+            try:
+                with open(path, "rb") as handle:
+                    shape, _ = read_npy_header(handle)
+            except (OSError, ValueError):
+                continue
+            if len(shape) == 2:
+                counter[shape[1]] += 1
+    pose, face = (counter.most_common(1)[0][0] if counter else None for counter in counts)
+    return pose, face
+
+
+def check_stats_dims(folder: Path, scenes: list[Scene], pose_dim: int, face_dim: int) -> Problem | None:
+    """One problem blaming data_stats.pth when its pose / face sizes differ from those of the scenes' files."""
+    found = [f"{what} statistics of {expected} dims, but the scenes' {what} files have {dims}"
+             for what, expected, dims in zip(("pose", "face code"), (pose_dim, face_dim), _scene_dims(scenes))
+             if dims is not None and dims != expected]
+    if not found:
+        return None
+    return _problem(folder / STATS_FILE, f"holds {'; '.join(found)}: it belongs to other data; recompute it with "
+                                         f"`python -m data_loaders.stats {folder} --force`")
+
+
 def check_folder(folder: str | os.PathLike) -> tuple[list[Problem], list[Scene], int, int]:
-    """Folder-level problems (not a folder, no scenes, stats, too few scenes) and what the scene checks need:
-    (problems, scenes, pose_dim, face_dim); the dims come from data_stats.pth when it is readable."""
+    """Folder-level problems (not a folder, no scenes, stats, too few scenes, stats of another size than the
+    scenes) and what the scene checks need: (problems, scenes, pose_dim, face_dim); the dims are the scenes'
+    own (the most common), else data_stats.pth's."""
     folder = Path(folder)
     try:
         scenes = list_scenes(folder)
@@ -194,9 +260,11 @@ def check_folder(folder: str | os.PathLike) -> tuple[list[Problem], list[Scene],
     try:
         stats = load_stats(folder)
         pose_dim, face_dim = len(stats["pose_mean"]), len(stats["code_mean"])
+        problems += filter(None, [check_stats_dims(folder, scenes, pose_dim, face_dim)])
     except FormatError as err:
         problems.append(Problem(folder / STATS_FILE, str(err)))
-    return problems, scenes, pose_dim, face_dim
+    scene_pose_dim, scene_face_dim = _scene_dims(scenes)
+    return problems, scenes, scene_pose_dim or pose_dim, scene_face_dim or face_dim
 
 
 def iter_checks(folder: str | os.PathLike) -> Iterator[tuple[Scene | None, SceneData | None, list[Problem]]]:

@@ -4,9 +4,13 @@ import shutil
 
 import numpy as np
 import pytest
+import soundfile as sf
+import torch
 
 from data_loaders import validate
-from data_loaders.format import POSE_SUFFIX, STATS_FILE, FormatError, Scene, list_scenes, write_wav
+from data_loaders.dataset import SocialDataset
+from data_loaders.format import POSE_SUFFIX, STATS_FILE, FormatError, Scene, list_scenes, write_scene, write_wav
+from data_loaders.stats import compute_stats, load_stats
 from data_loaders.validate import load_scene, validate_folder
 from tests.data_fixtures import make_person_folder
 
@@ -159,3 +163,66 @@ def test_pose_dim_3_of_two_captured_persons_is_read_mod_2pi_like_the_original(fo
         np.testing.assert_allclose(np.cos(loaded[:, 3]), np.cos(pose[:, 3]), atol=1e-5)  # the same angles
     else:
         np.testing.assert_array_equal(loaded[:, 3], pose[:, 3])
+
+
+def only_warning(folder):
+    problems = validate_folder(folder)
+    assert len(problems) == 1 and problems[0].warning, [str(p) for p in problems]
+    return problems[0]
+
+
+def test_a_scene_of_0_frames_is_a_warning_and_skipped(folder):
+    write_scene(folder, "scene02", np.zeros((0, 2)), np.zeros((0, 104)), np.zeros((0, 256)), np.zeros(0))
+    warning = only_warning(folder)
+    assert warning.path == scene(folder, 2).pose and "0 frames" in warning.message and "skipped" in warning.message
+    assert "scene02" not in [s.name for s in SocialDataset(folder, "train", "pose", 30, 30).scenes]
+
+
+def test_a_scene_whose_face_frames_are_all_missing_is_skipped_like_the_original(folder):
+    np.save(scene(folder, 2).missing, np.arange(60))
+    warning = only_warning(folder)
+    assert warning.path == scene(folder, 2).missing and "every one of the scene's 60 face frames" in warning.message
+    for data_format in ("face", "pose"):  # the original skips it for both models
+        assert "scene02" not in [s.name for s in SocialDataset(folder, "train", data_format, 30, 30).scenes]
+    without = compute_stats(folder, [s for s in list_scenes(folder)[:2] if s.name != "scene02"])
+    assert np.array_equal(compute_stats(folder, list_scenes(folder)[:2])["pose_mean"], without["pose_mean"])
+
+
+def test_absurd_pose_values_are_an_error(folder):
+    pose = np.load(scene(folder, 1).pose)  # a train scene
+    pose[7, 12] = 1e30
+    np.save(scene(folder, 1).pose, pose)
+    problem = only_error(folder)
+    assert problem.path == scene(folder, 1).pose and "1e+30 at frame 7, dim 12" in problem.message
+    with pytest.raises(FormatError, match="1e\\+30 at frame 7"):
+        compute_stats(folder)  # no std of 4.7e28 from it
+
+
+def test_absurd_face_codes_count_only_on_frames_that_are_present(folder):
+    missing = int(np.load(scene(folder).missing)[0])
+    face = np.load(scene(folder).face)
+    face[missing] = 1e9  # a corrupt code of a frame listed as missing: ignored, like the frame
+    np.save(scene(folder).face, face)
+    assert validate_folder(folder) == []
+    face[(missing + 1) % 60] = 1e9
+    np.save(scene(folder).face, face)
+    assert "face codes holds 1e+09" in only_error(folder).message
+
+
+def test_stats_of_another_pose_size_are_one_error_blaming_the_stats_file(folder):
+    stats = load_stats(folder)
+    torch.save({**stats, "pose_mean": stats["pose_mean"][:100], "pose_std": stats["pose_std"][:100]},
+               folder / STATS_FILE)
+    problem = only_error(folder)
+    assert problem.path == folder / STATS_FILE
+    assert "pose statistics of 100 dims, but the scenes' pose files have 104" in problem.message
+    assert f"python -m data_loaders.stats {folder} --force" in problem.message
+    with pytest.raises(FormatError, match=rf"{folder / STATS_FILE}: holds pose statistics of 100 dims"):
+        SocialDataset(folder, "train", "pose", 30, 30)
+
+
+def test_float_audio_far_above_1_is_an_error_naming_the_file(folder):
+    audio = load_scene(scene(folder)).audio * 100
+    sf.write(scene(folder).audio, audio, 48_000, subtype="FLOAT")
+    problem = only_error(folder)
+    assert problem.path == scene(folder).audio and "peaks at" in problem.message and "far above" in problem.message

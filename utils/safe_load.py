@@ -92,14 +92,20 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return self.allowed[key]
 
 
+def read_npy_header(handle) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from the header of a .npy file open for binary reading, left at the start of the data."""
+    version = np.lib.format.read_magic(handle)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read_header(handle)
+    return shape, dtype
+
+
 def load_npy(path: str | os.PathLike, extra: Mapping[str, Any] | None = None) -> np.ndarray:
     """The array of a .npy file; an object array (np.save of a dict or list) is unpickled with the allow-list.
     `.item()` of the result gives the dict of a results.npy."""
     path = Path(path)
     with open(path, "rb") as handle:
-        version = np.lib.format.read_magic(handle)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        _, _, dtype = read_header(handle)
+        _, dtype = read_npy_header(handle)
         if dtype.hasobject:
             return _RestrictedUnpickler(handle, path, allowed_globals(extra)).load()
     return np.load(path, allow_pickle=False)
