@@ -18,15 +18,27 @@ The face and guide runs find their lip regressor and VQ-VAE through the paths in
 usable checkpoints the page says what is missing and prints the commands that make them (MISSING_HELP).
 
 Processing (`Demo.run`, usable without a browser): the audio file is read by sample/audio_input.py (any
-format, rate and length; mono = the person, the partner taken as quiet noise), --max_seconds at most. The
+format, rate and length; mono = the person, the partner taken as quiet noise), at most --max_upload_mb
+large and --max_seconds long: both are checked before anything is decoded (the size from the file system,
+the duration from the file's header), so an upload that is too large or too long costs no memory. The
 face and the body are sampled with sample.generate's functions as ONE audio sample with num_samples
 repetitions (so the conditions are computed once), in overlapping windows when the audio is longer than the
 models' window, with --seed (the same audio and settings give the same videos). Defaults follow the
 original demo: classifier-free guidance 10 for the face and 2 for the body, top-p 0.97; steps and sampler
 are ours (DPM-Solver++ 20 steps instead of DDIM 100). Videos come from visualize.render_results.
+
+Files: each request writes into its own folder under the workspace (--output_dir, default a new temporary
+folder, removed when the process ends); gradio keeps its uploads and the copies of the outputs it serves in
+the workspace's `gradio/` folder (GRADIO_TEMP_DIR). After a request, the upload and the request's folder
+are deleted (the page holds the videos and downloads by then; upload the speech again for another run);
+gradio's copies older than CACHE_SECONDS are deleted as it runs.
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -36,11 +48,12 @@ from typing import Literal, NamedTuple
 import gradio as gr
 
 from data_loaders.format import SAMPLE_RATE
+from sample.audio_input import AudioInfo, AudioInputError, audio_file_info
 from sample.body import BodySampler
 from sample.face import FaceSampler
-from sample.generate import GenerateConfig, Inputs, audio_file_inputs, build_results, sample_inputs
+from sample.generate import GenerateConfig, Inputs, audio_file_inputs, sample_inputs
 from sample.results import Results, save_results
-from sample.windows import SamplingConfig
+from sample.windows import NormalizedAudio, SamplingConfig
 from train.checkpoint import latest_checkpoint
 from utils.cli import run_cli
 from utils.config import arg, parse_config
@@ -50,6 +63,7 @@ from visualize.render_results import render_results
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_SAMPLES = 10
+CACHE_SECONDS = 3600  # gradio's copies of served files older than this are deleted
 MODELS = {"face": "face diffusion model", "pose": "body diffusion model", "guide": "guide transformer"}
 MISSING_HELP = """Train the models into {dir} (here on the synthetic data set; any person folder works):
 
@@ -75,7 +89,9 @@ class DemoConfig:
     output_dir: str = arg("", "folder for each request's videos and files (default: a new temporary folder)")
     device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
     size: int = arg(384, "pixels per view of the videos: a frame is size x 2*size (full body | face close-up)")
-    max_seconds: float = arg(120.0, "longest audio accepted, in seconds (0: any length)")
+    max_seconds: float = arg(120.0, "longest audio accepted, in seconds, read from the file's header before it is "
+                                    "decoded (0: any length)")
+    max_upload_mb: float = arg(50.0, "largest audio file accepted, in MB (0: any size)")
     timestep_respacing: str = arg("ddim20", "denoising steps (see sample.generate)")
     sampler: Literal["dpmpp2m", "ddim", "ddpm"] = arg("dpmpp2m", "diffusion sampler (see sample.generate)")
     face_guidance: float = arg(10.0, "classifier-free guidance scale of the face (original demo: 10)")
@@ -88,10 +104,12 @@ class CheckpointsMissing(RuntimeError):
 
 
 class DemoOutput(NamedTuple):
-    """What one request produced: videos (mp4 paths, in display order), files to download, a status line."""
+    """What one request produced: videos (mp4 paths, in display order), files to download, a status line, and
+    the request's folder holding them."""
     videos: list[Path]
     files: list[Path]
     message: str
+    folder: Path
 
 
 def check_checkpoints(folder: str | Path) -> None:
@@ -111,6 +129,17 @@ class Demo:
         self.face, self.body, self.config = face, body, config
         self.output_root = Path(config.output_dir or tempfile.mkdtemp(prefix="a2p_demo_"))
         self.output_root.mkdir(parents=True, exist_ok=True)
+        if not config.output_dir:
+            atexit.register(shutil.rmtree, self.output_root, ignore_errors=True)
+
+    def check_upload(self, audio_path: str | Path) -> AudioInfo:
+        """The upload's AudioInfo, or an AudioInputError when it is larger than --max_upload_mb or longer than
+        --max_seconds; nothing of the file is decoded."""
+        size_mb = Path(audio_path).stat().st_size / 2 ** 20 if Path(audio_path).is_file() else 0.0
+        if self.config.max_upload_mb and size_mb > self.config.max_upload_mb:
+            raise AudioInputError(f"{Path(audio_path).name}: {size_mb:.1f} MB; this page takes files of at most "
+                                  f"{self.config.max_upload_mb:g} MB (start it with --max_upload_mb to change that)")
+        return audio_file_info(audio_path, self.config.max_seconds or None)
 
     @classmethod
     def load(cls, config: DemoConfig) -> "Demo":
@@ -128,8 +157,17 @@ class Demo:
         config = self.config
         settings = SamplingConfig(num_repetitions=num_samples, timestep_respacing=config.timestep_respacing,
                                   sampler=config.sampler, guidance_param=guidance, seed=config.seed)
-        out = sample_inputs(sampler, inputs, settings, GenerateConfig(progress=False), sampler.window)
-        return build_results(sampler, inputs, out, settings)
+        return sample_inputs(sampler, inputs, settings, GenerateConfig(progress=False), sampler.window)
+
+    @staticmethod
+    def write_files(folder: Path, face: Results, body: Results, num_samples: int) -> list[Path]:
+        """The downloads of a request: face and body results.npy, per sample a BVH and a face CSV."""
+        files = [save_results(folder / "face_results.npy", face), save_results(folder / "body_results.npy", body)]
+        for rep in range(num_samples):
+            write_bvh(folder / f"sample{rep:02d}.bvh", body.motion(rep, 0))
+            write_face_csv(folder / f"sample{rep:02d}_face.csv", face.motion(rep, 0))
+            files += [folder / f"sample{rep:02d}.bvh", folder / f"sample{rep:02d}_face.csv"]
+        return files
 
     def run(self, audio_path: str, num_samples: int = 3, top_p: float = 0.97, grid: bool = False) -> DemoOutput:
         """Sample, render and export one request (module docstring). Videos: one per sample, or the grid."""
@@ -139,27 +177,25 @@ class Demo:
             raise ValueError(f"the sample diversity (top-p) must be in (0, 1], got {top_p}")
         num_samples = int(num_samples)
         started = time.perf_counter()
-        face_inputs = audio_file_inputs(audio_path, self.face.normalizer)
+        self.check_upload(audio_path)
+        face_inputs = audio_file_inputs(audio_path, self.face.normalizer, self.config.max_seconds or None)
         seconds = face_inputs.raw_audio.shape[1] / SAMPLE_RATE
-        if self.config.max_seconds and seconds > self.config.max_seconds:
-            raise ValueError(f"the audio lasts {seconds:.1f} s; this page takes at most {self.config.max_seconds:g} "
-                             f"s (start it with --max_seconds to change that)")
         face = self.sample(self.face, face_inputs, num_samples, self.config.face_guidance)
         self.body.top_p = top_p
-        body = self.sample(self.body, audio_file_inputs(audio_path, self.body.normalizer), num_samples,
-                           self.config.body_guidance)
+        body_inputs = face_inputs._replace(audio=NormalizedAudio(face_inputs.raw_audio, self.body.normalizer))
+        body = self.sample(self.body, body_inputs, num_samples, self.config.body_guidance)
         sampled = time.perf_counter()
         folder = Path(tempfile.mkdtemp(prefix="request_", dir=self.output_root))
-        files = [save_results(folder / "face_results.npy", face), save_results(folder / "body_results.npy", body)]
-        for rep in range(num_samples):
-            write_bvh(folder / f"sample{rep:02d}.bvh", body.motion(rep, 0))
-            write_face_csv(folder / f"sample{rep:02d}_face.csv", face.motion(rep, 0))
-            files += [folder / f"sample{rep:02d}.bvh", folder / f"sample{rep:02d}_face.csv"]
-        written = render_results(body, face, out_dir=folder, grid=grid, size=self.config.size, progress=False)
+        try:
+            files = self.write_files(folder, face, body, num_samples)
+            written = render_results(body, face, out_dir=folder, grid=grid, size=self.config.size, progress=False)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         videos = [p for p in written if p.name.endswith("_grid.mp4") == grid]
         message = (f"{num_samples} sample(s) of {seconds:.1f} s: sampled in {sampled - started:.1f} s, rendered in "
                    f"{time.perf_counter() - sampled:.1f} s.")
-        return DemoOutput(videos, files, message)
+        return DemoOutput(videos, files, message, folder)
 
 
 INTRO = """# a2p: speech to a talking, gesturing avatar
@@ -170,15 +206,15 @@ Generate. The face and the body are sampled by diffusion models; sampling and re
 
 def build_app(demo: Demo | None, problem: str = "") -> gr.Blocks:
     """The gradio page for `demo`, or a page that shows `problem` when the models could not be loaded."""
-    with gr.Blocks(title="a2p demo", analytics_enabled=False) as app:
+    with gr.Blocks(title="a2p demo", analytics_enabled=False, delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as app:
         gr.Markdown(INTRO)
         if demo is None:
             gr.Markdown(f"## The models are not ready\n\n```\n{problem}\n```", elem_id="problem")
             return app
         with gr.Row():
             with gr.Column():
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech",
-                                 elem_id="speech")
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", format=None, label="Speech",
+                                 elem_id="speech")  # format None: the upload reaches Demo.run undecoded
                 num_samples = gr.Slider(1, MAX_SAMPLES, value=3, step=1, label="Number of samples")
                 top_p = gr.Slider(0.01, 1.0, value=0.97, step=0.01, label="Sample diversity",
                                   info="nucleus top-p of the guide transformer that draws the body's key poses")
@@ -191,6 +227,8 @@ def build_app(demo: Demo | None, problem: str = "") -> gr.Blocks:
                 files = gr.File(label="Downloads: results.npy (face, body), BVH and face CSV per sample",
                                 file_count="multiple", interactive=False, elem_id="downloads")
 
+        request_folder = gr.State()
+
         def respond(audio_path, count, diversity, as_grid):
             if not audio_path:
                 raise gr.Error("Upload or record some speech first.")
@@ -198,13 +236,30 @@ def build_app(demo: Demo | None, problem: str = "") -> gr.Blocks:
                 out = demo.run(audio_path, int(count), float(diversity), bool(as_grid))
             except ValueError as error:  # bad audio file or setting: tell the person, keep the page
                 raise gr.Error(str(error)) from error
+            finally:
+                remove_upload(audio_path)
             shown = [gr.update(value=str(path), visible=True, label="All samples" if as_grid else f"Sample {i + 1}")
                      for i, path in enumerate(out.videos)]
             hidden = [gr.update(value=None, visible=False)] * (MAX_SAMPLES - len(shown))
-            return [*shown, *hidden, [str(path) for path in out.files], out.message]
+            message = out.message + " The upload was deleted from the server: upload it again for another run."
+            return [*shown, *hidden, [str(path) for path in out.files], message, str(out.folder), None]
 
-        button.click(respond, [audio, num_samples, top_p, grid], [*videos, files, status])
+        event = button.click(respond, [audio, num_samples, top_p, grid],
+                             [*videos, files, status, request_folder, audio])
+        event.then(lambda folder: shutil.rmtree(folder, ignore_errors=True), request_folder)  # served by then
     return app
+
+
+def remove_upload(path: str | Path) -> None:
+    """Delete an uploaded file, and its folder when that is left empty, if it lies in gradio's upload folder
+    (GRADIO_TEMP_DIR; never a file of the user's own)."""
+    path = Path(path).resolve()
+    upload_root = Path(os.environ.get("GRADIO_TEMP_DIR", tempfile.gettempdir() + "/gradio")).resolve()
+    if upload_root not in path.parents:
+        return
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
 
 
 def launch(config: DemoConfig, block: bool = True) -> gr.Blocks:
@@ -215,10 +270,13 @@ def launch(config: DemoConfig, block: bool = True) -> gr.Blocks:
     except (CheckpointsMissing, FileNotFoundError, ValueError) as error:
         demo, problem = None, str(error)
         print(f"[demo] {problem}")
+    if demo is not None:
+        os.environ["GRADIO_TEMP_DIR"] = str(demo.output_root / "gradio")  # uploads and served copies
     app = build_app(demo, problem)
     allowed = [str(demo.output_root)] if demo is not None else []
     app.queue().launch(server_name=config.host, server_port=config.port, share=config.share, allowed_paths=allowed,
-                       prevent_thread_lock=not block, ssr_mode=False)
+                       prevent_thread_lock=not block, ssr_mode=False,
+                       max_file_size=f"{config.max_upload_mb:g}mb" if config.max_upload_mb else None)
     return app
 
 

@@ -7,28 +7,42 @@ What comes out is the official format's waveform (data_loaders/format.py), un-no
   reduced ratio 48000 / rate; 48 kHz input is passed through untouched.
 - channels: stereo is taken as is: channel 0 = the person to animate, channel 1 = the conversation partner.
   Mono becomes channel 0, and channel 1 gets quiet Gaussian noise of std PARTNER_NOISE_STD = 0.001 (about
-  -60 dBFS), drawn from a fixed seed so the same file always gives the same input. That is what the
-  original demo feeds for its missing partner, and the room-noise level of the synthetic data set, so the
-  model hears "the partner is silent" as in training (digital silence never occurs there).
+  -60 dBFS, at 48 kHz), drawn from a fixed seed so the same file always gives the same input. That is what
+  the original demo feeds for its missing partner, and the room-noise level of the synthetic data set, so
+  the model hears "the partner is silent" as in training (digital silence never occurs there).
 - length: zero-padded at the end to a whole number of 30 fps frames (SAMPLES_PER_FRAME = 1600 samples),
   i.e. at most 1599 samples (33 ms) of silence; `info.frames` is the padded length in frames.
+
+Memory: the file's header (`audio_file_info`, soundfile.info) gives the rate, channels and duration before
+anything is decoded, so a file longer than `max_seconds` is refused at once. The samples are then decoded,
+checked and resampled BLOCK_SECONDS at a time (each block with enough neighbouring samples for the
+resampling filter, so the result equals resampling the whole file). `open_conversation_audio` writes them
+to an anonymous temporary file (`AudioOnDisk`: sampling reads it window by window, results.npy streams it):
+its memory is a block, whatever the length. `load_conversation_audio` reads the result into memory.
+
 Errors (`AudioInputError`, a FormatError) name the file: unreadable / not audio, no samples, more than two
-channels (with the ffmpeg command that picks two), NaN or infinite samples.
+channels (with the ffmpeg command that picks two), longer than allowed, NaN or infinite samples, samples far
+outside [-1, 1].
 """
 from __future__ import annotations
 
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+import soundfile as sf
 from scipy.signal import resample_poly
 
-from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME, FormatError, read_wav
+from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME, FormatError, audio_peak_fault
 
 PARTNER_NOISE_STD = 0.001
 PARTNER_NOISE_SEED = 0
+BLOCK_SECONDS = 10
+RESAMPLE_HALF_TAPS = 10  # scipy's resample_poly: half its FIR length is 10 x max(up, down) taps
 
 
 class AudioInputError(FormatError):
@@ -45,50 +59,165 @@ class AudioInfo:
     frames: int  # 30 fps frames of the returned audio (N = frames * 1600)
     padded_samples: int  # zeros appended at the end
 
-
-def to_48k(audio: np.ndarray, rate: int) -> np.ndarray:
-    """(N, C) float32 at `rate` Hz -> (N', C) float32 at 48 kHz, N' = ceil(N * 48000 / rate)."""
-    if rate == SAMPLE_RATE:
-        return audio
-    common = math.gcd(SAMPLE_RATE, rate)
-    return resample_poly(audio, SAMPLE_RATE // common, rate // common, axis=0).astype(np.float32)
+    @property
+    def samples(self) -> int:
+        """Samples per channel in the file."""
+        return round(self.seconds * self.sample_rate)
 
 
-def as_stereo(audio: np.ndarray, path: Path) -> np.ndarray:
-    """(N, 1 or 2) -> (N, 2): mono gets the quiet partner noise in channel 1 (module docstring)."""
-    channels = audio.shape[1]
-    if channels == 2:
-        return audio
+def audio_file_info(path: str | os.PathLike, max_seconds: float | None = None) -> AudioInfo:
+    """AudioInfo of a file from its header alone (nothing is decoded); AudioInputError for a file that is not
+    audio, holds no samples, has more than two channels or lasts longer than `max_seconds`."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioInputError(f"{path}: file not found")
+    try:
+        header = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as error:
+        raise AudioInputError(f"{path}: not a readable audio file ({error}); give a WAV/FLAC/OGG/MP3 file") from error
+    rate, channels, samples = int(header.samplerate), int(header.channels), int(header.frames)
+    if samples <= 0:
+        raise AudioInputError(f"{path}: the file holds no audio samples; record or export the speech again")
     if channels > 2:
         raise AudioInputError(
             f"{path}: {channels} channels; give a mono file (the person's voice) or a stereo file (channel 0 "
             f"= the person to animate, channel 1 = the partner). Pick two channels with e.g. "
             f"`ffmpeg -i {path.name} -af \"pan=stereo|c0=c0|c1=c1\" stereo.wav` (change c0=/c1= to the "
             f"channels holding the person and the partner)")
-    partner = np.random.default_rng(PARTNER_NOISE_SEED).normal(0.0, PARTNER_NOISE_STD, len(audio))
-    return np.stack([audio[:, 0], partner.astype(np.float32)], axis=1)
+    seconds = samples / rate
+    if max_seconds and seconds > max_seconds:
+        raise AudioInputError(f"{path}: the audio lasts {seconds:.1f} s; at most {max_seconds:g} s are taken here — "
+                              f"cut it, e.g. `ffmpeg -i {path.name} -t {max_seconds:g} short.wav`")
+    output = math.ceil(samples * SAMPLE_RATE / rate)
+    frames = math.ceil(output / SAMPLES_PER_FRAME)
+    return AudioInfo(path=path, sample_rate=rate, channels=channels, seconds=seconds, frames=frames,
+                     padded_samples=frames * SAMPLES_PER_FRAME - output)
 
 
-def pad_to_frames(audio: np.ndarray) -> tuple[np.ndarray, int]:
-    """(N, 2) -> ((frames * 1600, 2), appended zero samples)."""
-    padding = -len(audio) % SAMPLES_PER_FRAME
-    return np.pad(audio, ((0, padding), (0, 0))), padding
-
-
-def load_conversation_audio(path: str | os.PathLike) -> tuple[np.ndarray, AudioInfo]:
-    """(audio (frames * 1600, 2) float32 at 48 kHz, un-normalised, AudioInfo) from any audio file."""
-    path = Path(path)
-    try:
-        audio, rate = read_wav(path)
-    except FormatError as error:
-        raise AudioInputError(str(error)) from error
-    if audio.shape[0] == 0:
-        raise AudioInputError(f"{path}: the file holds no audio samples; record or export the speech again")
-    if not np.isfinite(audio).all():
+def _check_block(path: Path, block: np.ndarray) -> None:
+    if not np.isfinite(block).all():
         raise AudioInputError(f"{path}: holds NaN or infinite samples (a corrupt float WAV?); re-export it, "
                               f"e.g. `ffmpeg -i {path.name} -c:a pcm_s16le fixed.wav`")
-    samples, channels = audio.shape
-    audio, padding = pad_to_frames(to_48k(as_stereo(audio, path), rate))
-    info = AudioInfo(path=path, sample_rate=rate, channels=channels, seconds=samples / rate,
-                     frames=len(audio) // SAMPLES_PER_FRAME, padded_samples=padding)
-    return np.ascontiguousarray(audio, dtype=np.float32), info
+    fault = audio_peak_fault(path, block)
+    if fault:
+        raise AudioInputError(fault)
+
+
+def resampled_blocks(handle: sf.SoundFile, path: Path, rate: int, samples: int) -> Iterator[np.ndarray]:
+    """The file's samples at 48 kHz, (n, channels) float32 block after block, equal to resample_poly of the
+    whole file (module docstring): each input block is resampled with `margin` input samples of context on
+    both sides and cut to its own output span. Block starts are multiples of `down`, so every block's
+    output starts on a whole output sample."""
+    common = math.gcd(SAMPLE_RATE, rate)
+    up, down = SAMPLE_RATE // common, rate // common
+    margin = 0 if up == down else math.ceil((RESAMPLE_HALF_TAPS * max(up, down) // up + 2) / down) * down
+    block = max(1, BLOCK_SECONDS * rate // down) * down
+    buffer, buffer_start = np.zeros((0, handle.channels), np.float32), 0
+    for start in range(0, samples, block):
+        end = min(start + block, samples)
+        need = min(end + margin, samples)
+        while buffer_start + len(buffer) < need:
+            data = handle.read(min(block, samples - buffer_start - len(buffer)), dtype="float32", always_2d=True)
+            if len(data) == 0:  # the header promised more samples than the file holds
+                need = buffer_start + len(buffer)
+                break
+            _check_block(path, data)
+            buffer = np.concatenate([buffer, data])
+        first = max(start - margin, 0)
+        buffer, buffer_start = buffer[first - buffer_start:], first
+        if up == down:
+            yield buffer[start - first:end - first]
+            continue
+        out = resample_poly(buffer[:need - first], up, down, axis=0)
+        offset = (start - first) * up // down
+        yield out[offset:offset + math.ceil((end - start) * up / down)].astype(np.float32)
+
+
+def stereo_blocks(path: Path, info: AudioInfo) -> Iterator[np.ndarray]:
+    """The file's audio at 48 kHz as (n, 2) float32 blocks (module docstring: mono gets the partner noise, drawn
+    block after block from one generator, the same values as one draw of the whole)."""
+    rng = np.random.default_rng(PARTNER_NOISE_SEED)
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            for block in resampled_blocks(handle, path, info.sample_rate, info.samples):
+                stereo = np.empty((len(block), 2), np.float32)
+                stereo[:, :info.channels] = block
+                if info.channels == 1:
+                    stereo[:, 1] = rng.normal(0.0, PARTNER_NOISE_STD, len(block))
+                yield stereo
+    except (RuntimeError, sf.LibsndfileError) as error:
+        raise AudioInputError(f"{path}: not a readable audio file ({error}); give a WAV/FLAC/OGG/MP3 file") from error
+
+
+def open_conversation_audio(path: str | os.PathLike,
+                            max_seconds: float | None = None) -> tuple[AudioOnDisk, AudioInfo]:
+    """(audio (1, frames * 1600, 2) float32 at 48 kHz, un-normalised, kept on disk (AudioOnDisk), AudioInfo)
+    from any audio file; the limit `max_seconds` is checked from the header, before decoding."""
+    info = audio_file_info(path, max_seconds)
+    return AudioOnDisk.from_blocks(stereo_blocks(info.path, info), info.frames * SAMPLES_PER_FRAME), info
+
+
+def load_conversation_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, AudioInfo]:
+    """(audio (frames * 1600, 2) float32 at 48 kHz, un-normalised, in memory, AudioInfo): open_conversation_audio
+    read whole."""
+    audio, info = open_conversation_audio(path, max_seconds)
+    return audio[0], info
+
+
+class AudioOnDisk:
+    """Stereo audio (rows, N, 2) float32 kept in an anonymous temporary file (gone when closed or when the
+    process ends, however it ends), so that long audio costs no memory: reads are positional file reads into
+    fresh arrays, not a memory map, so they add nothing to the resident memory either.
+
+    audio[row] and audio[rows, start:end] read from the file (numpy arrays); audio[first:last] is the
+    AudioOnDisk of those rows (no copy); shape, dtype, len(); blocks() yields all samples in order a block at
+    a time (sample/results.py streams them into results.npy); np.asarray(audio) reads it all."""
+    dtype = np.dtype(np.float32)
+    BYTES_PER_SAMPLE = 2 * 4  # two float32 channels
+
+    def __init__(self, file, samples: int, rows: range):
+        self.file, self.samples, self.rows = file, samples, rows
+
+    @classmethod
+    def from_blocks(cls, blocks: Iterator[np.ndarray], samples: int) -> "AudioOnDisk":
+        """One row of `samples` samples from (n, 2) float32 blocks, zero-padded at the end."""
+        file = tempfile.TemporaryFile(prefix="a2p_audio_")
+        written = 0
+        for block in blocks:
+            file.write(np.ascontiguousarray(block[:samples - written], np.float32).tobytes())
+            written = min(samples, written + len(block))
+        file.write(bytes((samples - written) * cls.BYTES_PER_SAMPLE))
+        return cls(file, samples, range(1))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return len(self.rows), self.samples, 2
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _read(self, row: int, start: int, end: int) -> np.ndarray:
+        out = np.empty((max(end - start, 0), 2), np.float32)
+        self.file.seek((self.rows[row] * self.samples + start) * self.BYTES_PER_SAMPLE)
+        self.file.readinto(memoryview(out).cast("B"))
+        return out
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return AudioOnDisk(self.file, self.samples, self.rows[index])
+        rows, samples = index if isinstance(index, tuple) else (index, slice(None))
+        start, end, step = samples.indices(self.samples)
+        if step != 1:
+            raise IndexError("AudioOnDisk reads contiguous samples only")
+        if isinstance(rows, slice):
+            return np.stack([self._read(row, start, end) for row in range(len(self.rows))[rows]])
+        return self._read(rows, start, end)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.stack([self[row] for row in range(len(self))]).astype(dtype or self.dtype, copy=False)
+
+    def blocks(self, samples: int = BLOCK_SECONDS * SAMPLE_RATE) -> Iterator[np.ndarray]:
+        """Every row's samples in order, (n, 2) arrays of at most `samples` samples."""
+        for row in range(len(self.rows)):
+            for start in range(0, self.samples, samples):
+                yield self._read(row, start, min(start + samples, self.samples))

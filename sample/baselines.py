@@ -1,5 +1,5 @@
 """The body baselines of the paper's Table 1, each a `sample.windows.MotionSampler` (so sample.generate's
-`sample_inputs` / `build_results` and sample.evaluate score them like the full model):
+`sample_inputs` and sample.evaluate score them like the full model):
 
 | name         | class                   | motion for a window of audio                                          |
 |--------------|-------------------------|-----------------------------------------------------------------------|

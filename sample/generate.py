@@ -12,7 +12,9 @@ Each sample gets --num_repetitions independent draws. The modality comes from th
 data_format: a `MotionSampler` class in SAMPLER_TYPES, built with `from_model(loaded, device, options)`
 (options = every parsed flag, flat). Output: results.npy in --output_dir, by default the original's folder
 `<model folder>/samples_<name>_<niter>_seed<seed><suffix>` (<name> the model folder's name, <niter> the
-model file's step, <suffix> the sampler's `output_suffix`), plus `_<audio file name>` with --audio.
+model file's step, <suffix> the sampler's `output_suffix`), plus `_<audio file name>` with --audio. Whatever
+can fail is checked before the sampling: the flags, the given results files, the checkpoints (their
+weights must be finite: train.checkpoint.load_weights) and that the output folder takes a file.
 
 Flags are grouped by concern, one dataclass each (CONFIG_TYPES): GenerateConfig (model, inputs, output,
 batching), SamplingConfig (steps, sampler, guidance, repetitions, seed) and BodyConfig (the body's guide
@@ -33,15 +35,16 @@ from tqdm import tqdm
 from data_loaders.dataset import SocialDataset, collate
 from data_loaders.format import FPS, SAMPLES_PER_FRAME
 from data_loaders.stats import Normalizer
-from sample.audio_input import load_conversation_audio
+from sample.audio_input import AudioOnDisk, open_conversation_audio
 from sample.body import BodyConfig, BodySampler
 from sample.face import FaceSampler
 from sample.results import Results, load_results, motion_rows, save_results
-from sample.windows import MotionSampler, SamplingConfig, WindowSample, sample_long
+from sample.windows import MotionSampler, NormalizedAudio, SamplingConfig, sample_long
 from train.train_diffusion import load_diffusion_model
 from utils.cli import run_cli
 from utils.config import arg, merged_dict, parse_config
 from utils.device import resolve_device, seed_everything
+from utils.files import check_writable_folder
 
 SAMPLER_TYPES = {"face": FaceSampler, "pose": BodySampler}  # data_format -> MotionSampler class
 
@@ -89,22 +92,24 @@ CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig]
 
 
 class Inputs(NamedTuple):
-    """What is sampled: audio (S, T*1600, 2) normalised and raw (un-normalised, float32); lengths (S,) int64;
-    gt (S, T, C) normalised ground truth or None; mask (S, T) bool True = real frame, or None (no padding)."""
-    audio: torch.Tensor
-    raw_audio: np.ndarray
+    """What is sampled: audio (S, T*1600, 2) normalised: a tensor, or for an audio file a NormalizedAudio of
+    raw_audio (normalised window by window, never as a whole); raw_audio (S, T*1600, 2) un-normalised float32,
+    stored once in results.npy: an array, or for an audio file an AudioOnDisk (long audio costs no memory);
+    lengths (S,) int64; gt (S, T, C) normalised ground truth or None; mask (S, T) bool True = real frame, or
+    None (no padding)."""
+    audio: torch.Tensor | NormalizedAudio
+    raw_audio: np.ndarray | AudioOnDisk
     lengths: np.ndarray
     gt: torch.Tensor | None
     mask: torch.Tensor | None
 
 
-def audio_file_inputs(path: str, normalizer: Normalizer) -> Inputs:
-    """One sample from an audio file."""
-    raw, info = load_conversation_audio(path)
+def audio_file_inputs(path: str, normalizer: Normalizer, max_seconds: float | None = None) -> Inputs:
+    """One sample from an audio file (at most max_seconds long, checked from its header)."""
+    raw, info = open_conversation_audio(path, max_seconds)
     kind = "mono: partner channel = quiet noise" if info.channels == 1 else "stereo"
     tqdm.write(f"[generate] {path}: {info.seconds:.1f} s at {info.sample_rate} Hz, {kind}, {info.frames} frames")
-    audio = normalizer.normalize(torch.from_numpy(raw), "audio")[None]
-    return Inputs(audio, raw[None], np.array([info.frames], np.int64), None, None)
+    return Inputs(NormalizedAudio(raw, normalizer), raw, np.array([info.frames], np.int64), None, None)
 
 
 def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int, seed: int) -> Inputs:
@@ -122,37 +127,37 @@ def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int
 
 
 def sample_inputs(sampler: MotionSampler, inputs: Inputs, settings: SamplingConfig, gen: GenerateConfig,
-                  window: int) -> WindowSample:
-    """Sample every input in groups of batch_size // num_repetitions samples; rows (R*S, ...) rep-major."""
-    samples, reps = len(inputs.audio), settings.num_repetitions
+                  window: int) -> Results:
+    """Sample every input in groups of batch_size // num_repetitions samples, as results.npy: rows rep-major,
+    motion un-normalised and written into place as the windows finish, the audio once per sample."""
+    kind, samples, reps = sampler.data_format, len(inputs.audio), settings.num_repetitions
+    frames = inputs.raw_audio.shape[1] // SAMPLES_PER_FRAME
     overlap = window * 3 // 20 if gen.overlap is None else gen.overlap
     group = max(1, gen.batch_size // reps)
-    motions, keyframes = [], []
+    denormalize = lambda x: sampler.normalizer.denormalize(x.cpu().double(), kind).numpy()  # noqa: E731
+    motions = np.empty((reps, samples, sampler.nfeats, 1, frames))  # the stored layout, rows (rep, sample)
+    keyframes = []
     for first in tqdm(range(0, samples, group), desc="sample groups", disable=not gen.progress or samples <= group):
-        ids = list(range(first, min(first + group, samples)))
-        out = sample_long(sampler, inputs.audio[ids], settings, sample_ids=ids, overlap=overlap,
-                          window=window, mask=None if inputs.mask is None else inputs.mask[ids],
-                          progress=gen.progress)
-        motions.append(out.motion.cpu().unflatten(0, (reps, len(ids))))
+        rows = slice(first, min(first + group, samples))
+
+        def write(start: int, motion: torch.Tensor, rows: slice = rows) -> None:  # (R*B, L, C) normalised
+            raw = denormalize(motion).reshape(reps, rows.stop - rows.start, *motion.shape[1:])
+            motions[:, rows, :, 0, start:start + raw.shape[2]] = raw.transpose(0, 1, 3, 2)
+
+        out = sample_long(sampler, inputs.audio[rows], settings, sample_ids=range(rows.start, rows.stop),
+                          overlap=overlap, window=window, mask=None if inputs.mask is None else inputs.mask[rows],
+                          progress=gen.progress, write=write)
         if out.keyframes is not None:
-            keyframes.append(out.keyframes.cpu().unflatten(0, (reps, len(ids))))
-    return WindowSample(torch.cat(motions, dim=1).flatten(0, 1),
-                        torch.cat(keyframes, dim=1).flatten(0, 1) if keyframes else None)
-
-
-def build_results(sampler: MotionSampler, inputs: Inputs, out: WindowSample, settings: SamplingConfig) -> Results:
-    """Un-normalise and lay out as results.npy (rep-major rows; inputs repeated for every repetition)."""
-    kind, reps = sampler.data_format, settings.num_repetitions
-    denormalize = lambda x: sampler.normalizer.denormalize(x.double(), kind).numpy()  # noqa: E731
+            keyframes.append(out.keyframes.cpu().unflatten(0, (reps, rows.stop - rows.start)))
     gt = None if inputs.gt is None else np.tile(denormalize(inputs.gt), (reps, 1, 1))
-    if out.keyframes is not None:
-        keyframes = denormalize(out.keyframes)
+    if keyframes:
+        stored_keyframes = denormalize(torch.cat(keyframes, dim=1).flatten(0, 1))
     else:
-        keyframes = gt if kind == "face" else None  # the original stores the face ground truth here
-    return Results(motions=motion_rows(denormalize(out.motion)), gt=None if gt is None else motion_rows(gt),
-                   audio=np.tile(inputs.raw_audio, (reps, 1, 1)), lengths=np.tile(inputs.lengths, reps),
-                   keyframes=keyframes, num_samples=len(inputs.audio), num_repetitions=reps, data_format=kind,
-                   fps=FPS)
+        stored_keyframes = gt if kind == "face" else None  # the original stores the face ground truth here
+    return Results(motions=motions.reshape(reps * samples, sampler.nfeats, 1, frames),
+                   gt=None if gt is None else motion_rows(gt), audio=inputs.raw_audio,
+                   lengths=np.tile(inputs.lengths, reps), keyframes=stored_keyframes, num_samples=samples,
+                   num_repetitions=reps, data_format=kind, fps=FPS)
 
 
 def default_output_dir(model_file: Path, seed: int, suffix: str = "", audio: str | None = None) -> Path:
@@ -162,8 +167,8 @@ def default_output_dir(model_file: Path, seed: int, suffix: str = "", audio: str
     return model_file.parent / (name + (f"_{Path(audio).stem}" if audio else ""))
 
 
-def check_config(gen: GenerateConfig, settings: SamplingConfig) -> None:
-    """Clear errors for flags that cannot work."""
+def check_config(gen: GenerateConfig, settings: SamplingConfig, plot: PlotConfig) -> None:
+    """Clear errors for flags that cannot work (before anything is loaded or sampled)."""
     if not gen.model_path:
         raise SystemExit("--model_path is required: a model*.pt of a train.train_diffusion run (or its save_dir)")
     for name, value in (("num_samples", gen.num_samples), ("batch_size", gen.batch_size),
@@ -172,6 +177,10 @@ def check_config(gen: GenerateConfig, settings: SamplingConfig) -> None:
             raise SystemExit(f"--{name} must be >= 1, got {value}")
     if gen.max_seq_length is not None and gen.max_seq_length < 1:
         raise SystemExit(f"--max_seq_length must be >= 1, got {gen.max_seq_length}")
+    for flag, given in (("--face_codes", plot.face_codes), ("--pose_codes", plot.pose_codes)):
+        if given and not Path(given).is_file():
+            raise FileNotFoundError(f"{given}: results file not found ({flag}); sample.generate writes results.npy "
+                                    f"into its output folder")
 
 
 def render(plot: PlotConfig, data_format: str, results_path: Path, progress: bool) -> list[Path]:
@@ -192,7 +201,7 @@ def main(argv: list[str] | None = None) -> Path:
         "Sample face codes or body poses from a trained diffusion model for the test split or any audio file, "
         "write results.npy (the original's layout, see sample/results.py) and, with --plot, mp4 videos."))
     gen, settings, plot = configs[0], configs[1], configs[3]
-    check_config(gen, settings)
+    check_config(gen, settings, plot)
     path = sample_to_file(gen, settings, configs)
     if plot.plot or plot.render_gt:
         data_format = load_results(path).data_format
@@ -217,18 +226,16 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
         return Path(given)
     sampler = SAMPLER_TYPES[loaded.config["data_format"]].from_model(loaded, device, merged_dict(*configs))
     window = gen.max_seq_length or sampler.window
+    folder = check_writable_folder(Path(gen.output_dir) if gen.output_dir else default_output_dir(
+        loaded.model_file, settings.seed, sampler.output_suffix, gen.audio))  # before the long work
     if gen.audio:
         inputs = audio_file_inputs(gen.audio, sampler.normalizer)
     else:
         inputs = chunk_inputs(gen.data_root or loaded.config["data_root"], sampler.data_format, window,
                               gen.num_samples, settings.seed)
     started = time.perf_counter()
-    out = sample_inputs(sampler, inputs, settings, gen, window)
+    results = sample_inputs(sampler, inputs, settings, gen, window)
     seconds = time.perf_counter() - started
-    results = build_results(sampler, inputs, out, settings)
-    folder = Path(gen.output_dir) if gen.output_dir else default_output_dir(
-        loaded.model_file, settings.seed, sampler.output_suffix, gen.audio)
-    folder.mkdir(parents=True, exist_ok=True)
     path = save_results(folder / "results.npy", results)
     audio_seconds = inputs.raw_audio.shape[1] / SAMPLES_PER_FRAME / FPS * len(inputs.audio) * settings.num_repetitions
     tqdm.write(f"[generate] {len(inputs.audio)} samples x {settings.num_repetitions} repetitions "

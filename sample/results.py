@@ -26,8 +26,9 @@ Readers take the audio of sequence `row` with `Results.audio_row(row)`, which se
 original's readers index `audio` by sequence: for our files with more than one repetition they need row %
 num_samples.
 
-`Results` holds these arrays; `save_results` writes one (atomically, pickle protocol 5, so the arrays are
-streamed to the file without a copy in memory) after validating it, `load_results` reads and validates any
+`Results` holds these arrays (`audio` may also be a sample.audio_input.AudioOnDisk: long audio kept on
+disk); `save_results` writes one (atomically, pickle protocol 5: the arrays go to the file without a copy in
+memory, AudioOnDisk a block at a time; readers see plain arrays) after validating it, `load_results` reads and validates any
 results.npy, including the original's (missing own keys are inferred: the number of samples is the repeat
 period of the audio rows). Files are unpickled by utils/safe_load.py (numpy arrays and containers only: a
 crafted file cannot run code). Every error (`ResultsError`) names the file and what is wrong.
@@ -36,13 +37,15 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from data_loaders.format import FACE_DIM, FPS, POSE_DIM, SAMPLES_PER_FRAME
+from sample.audio_input import AudioOnDisk
 from utils.files import atomic_write
 from utils.safe_load import UnsafeFileError, load_npy
 
@@ -158,6 +161,32 @@ def results_from_dict(stored: dict, source: str = "results") -> Results:
     return results
 
 
+class _AudioBytes(NamedTuple):
+    """The bytes of an AudioOnDisk, as `_ResultsPickler` writes them."""
+    audio: AudioOnDisk
+
+
+class _ResultsPickler(pickle._Pickler):
+    """Protocol-5 pickler that writes an AudioOnDisk exactly as numpy pickles an ndarray of its content
+    (numpy's own _frombuffer of in-band bytes), streaming the bytes a block at a time from the file."""
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def _save_audio(self, audio: AudioOnDisk) -> None:
+        self.save_reduce(_FROMBUFFER, (_AudioBytes(audio), audio.dtype, audio.shape, "C"), obj=audio)
+
+    def _save_audio_bytes(self, data: _AudioBytes) -> None:
+        size = int(np.prod(data.audio.shape)) * data.audio.dtype.itemsize
+        self.framer.write_large_bytes(pickle.BYTEARRAY8 + struct.pack("<Q", size), b"")
+        for block in data.audio.blocks():
+            self.framer.file_write(block.data)
+
+    dispatch[AudioOnDisk] = _save_audio
+    dispatch[_AudioBytes] = _save_audio_bytes
+
+
+_FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]  # how numpy itself pickles an array (protocol 5)
+
+
 def save_results(path: str | os.PathLike, results: Results) -> Path:
     """Validate and write results.npy atomically; returns the path."""
     path = Path(path)
@@ -166,7 +195,7 @@ def save_results(path: str | os.PathLike, results: Results) -> Path:
     stored[()] = results.to_dict()
     with atomic_write(path) as tmp, open(tmp, "wb") as handle:
         np.lib.format.write_array_header_1_0(handle, np.lib.format.header_data_from_array_1_0(stored))
-        pickle.dump(stored, handle, protocol=5)
+        _ResultsPickler(handle, protocol=5).dump(stored)
     return path
 
 

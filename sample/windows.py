@@ -23,12 +23,17 @@ conditions of ONE window of audio once and draws `num_repetitions` samples of it
 Random numbers: the starting noise of every (sample, repetition, window) row is drawn from its own seed
 (`row_seeds`, from --seed and the sample's index), so ddim / dpmpp2m results do not depend on how samples
 are grouped into batches; ddpm's per-step noise comes from one generator per call.
+
+Memory does not grow with the audio beyond the audio itself and the output: the audio may be a
+`NormalizedAudio` (the raw waveform, normalised one window at a time), the conditions are encoded per
+window, and with `write` the finished frames of each window are handed over as soon as the next window
+has been placed (only the previous window's motion is kept, for its overlap).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Protocol, Sequence
+from typing import Callable, Literal, NamedTuple, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -61,9 +66,32 @@ class SamplingConfig:
     seed: int = arg(10, "seed of the starting noise (and of the test chunks' order)")
 
 
+class NormalizedAudio:
+    """Raw audio (B, N, 2) float32 (un-normalised: a numpy array or a sample.audio_input.AudioOnDisk) seen as
+    normalised audio of the same shape, without a normalised copy of the whole: `audio[rows]` (a slice of rows) is the NormalizedAudio of those rows (a view),
+    `audio[rows, start:end]` is that part normalised, a float32 tensor (B', end - start, 2)."""
+
+    def __init__(self, raw: np.ndarray, normalizer: Normalizer):
+        self.raw, self.normalizer = raw, normalizer
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.raw.shape
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __getitem__(self, index) -> "NormalizedAudio | torch.Tensor":
+        if isinstance(index, slice):
+            return NormalizedAudio(self.raw[index], self.normalizer)
+        part = np.ascontiguousarray(self.raw[index], dtype=np.float32)
+        return self.normalizer.normalize(torch.from_numpy(part), "audio")
+
+
 class WindowSample(NamedTuple):
     """Normalised output of a sampler: motion (R*B, T, C), rows repetition-major (row = rep * B + b), and
-    keyframes (R*B, K, C) at 1 fps (body: the guide poses used) or None."""
+    keyframes (R*B, K, C) at 1 fps (body: the guide poses used) or None. (sample_long with `write`: motion
+    None, it went to `write`.)"""
     motion: torch.Tensor
     keyframes: torch.Tensor | None = None
 
@@ -186,32 +214,40 @@ def _stitch_keyframes(slots: list, window: Window, keyframes: torch.Tensor) -> N
     slots.extend(keyframes[:, k] for k in range(len(slots) - first, keyframes.shape[1]))
 
 
-def sample_long(sampler: MotionSampler, audio: torch.Tensor, settings: SamplingConfig, *,
+def sample_long(sampler: MotionSampler, audio: torch.Tensor | NormalizedAudio, settings: SamplingConfig, *,
                 sample_ids: Sequence[int], overlap: int, window: int | None = None,
-                mask: torch.Tensor | None = None, progress: bool = False) -> WindowSample:
-    """Sample audio (B, T*1600, 2) normalised of any length T in windows and stitch them (module docstring).
+                mask: torch.Tensor | None = None, progress: bool = False,
+                write: Callable[[int, torch.Tensor], None] | None = None) -> WindowSample:
+    """Sample audio (B, T*1600, 2) normalised (a tensor or a NormalizedAudio) of any length T in windows and
+    stitch them (module docstring).
 
     sample_ids: (B,) global indices of the samples (noise seeds); window: frames per window (default:
-    sampler.window); mask (B, T) bool True = real frame, for padded batches. Returns the stitched
-    WindowSample, motion (R*B, T, C) rep-major."""
+    sampler.window); mask (B, T) bool True = real frame, for padded batches; write(start, motion): receives
+    the final frames [start, start + L) as motion (R*B, L, C), in order, as the windows finish. Returns the
+    WindowSample: motion (R*B, T, C) rep-major (None with `write`), keyframes stitched."""
     frames = audio.shape[1] // SAMPLES_PER_FRAME
     plan = plan_windows(frames, window or sampler.window, overlap)
-    motion, slots = None, []
+    pieces = []
+    write = write or (lambda start, motion: pieces.append(motion))
+    previous, slots = None, []  # (window, its motion) of the last window sampled
     for index, win in enumerate(tqdm(plan, desc="windows", unit="window", disable=not progress or len(plan) == 1)):
         seeds = row_seeds(settings.seed, sample_ids, settings.num_repetitions, index)
         window_audio = audio[:, win.start * SAMPLES_PER_FRAME:win.end * SAMPLES_PER_FRAME]
         window_mask = None if mask is None else mask[:, win.start:win.end]
         known = known_mask = None
         if win.known:
+            before, motion = previous
             known = torch.zeros(len(seeds), win.end - win.start, sampler.nfeats, device=motion.device)
-            known[:, :win.known] = motion[:, win.start:win.start + win.known]
+            known[:, :win.known] = motion[:, win.start - before.start:]
             known_mask = torch.zeros(known.shape[:2], device=motion.device)
             known_mask[:, :win.known] = overlap_weights(win.known, device=motion.device)
         out = sampler.sample(window_audio, settings, seeds=seeds, mask=window_mask, known=known,
                              known_mask=known_mask, progress=progress and len(plan) == 1)
-        if motion is None:
-            motion = out.motion.new_zeros(len(seeds), frames, sampler.nfeats)
-        motion[:, win.start:win.end] = out.motion.to(motion.device)
+        if previous is not None:
+            before, motion = previous
+            write(before.start, motion[:, :win.start - before.start])  # the rest is the new window's
+        previous = (win, out.motion)
         if out.keyframes is not None:
-            _stitch_keyframes(slots, win, out.keyframes.to(motion.device))
-    return WindowSample(motion, torch.stack(slots, dim=1) if slots else None)
+            _stitch_keyframes(slots, win, out.keyframes.to(out.motion.device))
+    write(previous[0].start, previous[1])
+    return WindowSample(torch.cat(pieces, dim=1) if pieces else None, torch.stack(slots, dim=1) if slots else None)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from sample.baselines import BASELINES, build_baselines, train_windows  # noqa: E402
 from sample.body import BodySampler  # noqa: E402
 from sample.evaluate import evaluate, ground_truth_metrics  # noqa: E402
-from sample.generate import GenerateConfig, build_results, chunk_inputs, sample_inputs  # noqa: E402
+from sample.generate import GenerateConfig, chunk_inputs, sample_inputs  # noqa: E402
 from sample.windows import SamplingConfig  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
@@ -107,8 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     scores, seconds = {}, {}
     for name in [name for name in BASELINES if name in config.methods]:
         started = time.perf_counter()
-        out = sample_inputs(samplers[name], inputs, settings, generate, body.window)
-        results = build_results(samplers[name], inputs, out, settings).to_dict()
+        results = sample_inputs(samplers[name], inputs, settings, generate, body.window).to_dict()
         seconds[name] = time.perf_counter() - started
         if not scores:
             scores["gt"] = ground_truth_metrics(results, settings.seed)

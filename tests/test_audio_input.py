@@ -1,10 +1,15 @@
-"""Audio files as model input: rates, channels, lengths and clear errors (sample/audio_input.py)."""
+"""Audio files as model input: rates, channels, lengths, limits from the header, block-by-block reading equal
+to whole-file resampling, and clear errors (sample/audio_input.py)."""
+import math
+
 import numpy as np
 import pytest
 import soundfile as sf
+from scipy.signal import resample_poly
 
 from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME
-from sample.audio_input import PARTNER_NOISE_STD, AudioInputError, load_conversation_audio
+from sample import audio_input
+from sample.audio_input import PARTNER_NOISE_STD, AudioInputError, audio_file_info, load_conversation_audio
 
 
 def tone(frequency, seconds, rate, amplitude=0.5):
@@ -65,3 +70,29 @@ def test_bad_files_get_errors_naming_the_file(tmp_path):
         with pytest.raises(AudioInputError, match=message) as error:
             load_conversation_audio(path)
         assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("rate", [8_000, 16_000, 22_050, 44_100, 48_000, 96_000])
+def test_block_by_block_equals_resampling_the_whole_file(tmp_path, monkeypatch, rate):
+    monkeypatch.setattr(audio_input, "BLOCK_SECONDS", 1)  # 3.3 s: several blocks and a partial one
+    audio = np.random.default_rng(rate).uniform(-0.9, 0.9, (int(3.3 * rate), 2)).astype(np.float32)
+    path = tmp_path / "talk.wav"
+    sf.write(path, audio, rate, subtype="FLOAT")
+    loaded, info = load_conversation_audio(path)
+    common = math.gcd(SAMPLE_RATE, rate)
+    whole = resample_poly(audio, SAMPLE_RATE // common, rate // common, axis=0).astype(np.float32)
+    assert loaded.shape == (info.frames * SAMPLES_PER_FRAME, 2) and len(whole) <= len(loaded)
+    np.testing.assert_allclose(loaded[:len(whole)], whole, atol=1e-6)
+    assert not loaded[len(whole):].any()
+
+
+def test_limits_are_checked_from_the_header_and_loud_floats_refused(tmp_path):
+    path = tmp_path / "long.wav"
+    sf.write(path, np.zeros((16_000 * 5, 1), np.float32), 16_000)
+    assert audio_file_info(path).seconds == 5.0
+    with pytest.raises(AudioInputError, match=r"long.wav: the audio lasts 5.0 s; at most 2 s are taken here"):
+        load_conversation_audio(path, max_seconds=2)
+    loud = tmp_path / "loud.wav"
+    sf.write(loud, np.full((1600, 2), 41.6, np.float32), SAMPLE_RATE, subtype="FLOAT")
+    with pytest.raises(AudioInputError, match=r"loud.wav: the audio peaks at 41.6, far above the \[-1, 1\]"):
+        load_conversation_audio(loud)

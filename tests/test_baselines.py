@@ -145,14 +145,13 @@ def test_audio_only_ignores_the_guide_and_guide_only_ignores_the_audio(body, tes
 
 
 def test_every_baseline_samples_long_audio_through_generate(body, train, runs):
-    from sample.generate import GenerateConfig, Inputs, build_results, sample_inputs
+    from sample.generate import GenerateConfig, Inputs, sample_inputs
     dataset = SocialDataset(runs[0], "test", "pose", 150, 150, random_windows=False)
     audio = dataset[0]["audio"][None]  # 150 frames: three overlapping windows of 60
     inputs = Inputs(audio, audio.numpy(), torch.tensor([150]).numpy(), dataset[0]["motion"][None], None)
     settings = SamplingConfig(num_repetitions=2, timestep_respacing="ddim2", sampler="ddim", guidance_param=1.0)
     for name, sampler in build_baselines(body, train).items():
-        out = sample_inputs(sampler, inputs, settings, GenerateConfig(progress=False), WINDOW)
-        results = build_results(sampler, inputs, out, settings)
+        results = sample_inputs(sampler, inputs, settings, GenerateConfig(progress=False), WINDOW)
         assert results.motions.shape == (2, body.nfeats, 1, 150), name
         assert results.gt is not None and results.data_format == "pose", name
 

@@ -11,8 +11,12 @@ at the moment (TrainConfig and VQConfig both declare ema_decay).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +126,7 @@ def test_bad_requests_and_missing_checkpoints_get_their_message(checkpoints, spe
         demo.run(str(speech), num_samples=11)
     with pytest.raises(ValueError, match=r"top-p\) must be in \(0, 1\]"):
         demo.run(str(speech), top_p=0.0)
-    with pytest.raises(ValueError, match="lasts 2.0 s; this page takes at most 1.5 s"):
+    with pytest.raises(ValueError, match="speech.wav: the audio lasts 2.0 s; at most 1.5 s are taken here"):
         demo.run(str(speech))
     not_audio = tmp_path / "notes.wav"
     not_audio.write_text("not audio")
@@ -130,6 +134,41 @@ def test_bad_requests_and_missing_checkpoints_get_their_message(checkpoints, spe
         demo.run(str(not_audio))
     with pytest.raises(CheckpointsMissing, match=r"(?s)empty/face .*empty/pose .*empty/guide .*train\.train_lip"):
         Demo.load(demo_config(tmp_path / "empty", tmp_path))
+
+
+REFUSE_LONG_UPLOAD = """import re, sys
+from pathlib import Path
+from demo.demo import Demo, DemoConfig
+demo = Demo.load(DemoConfig(checkpoints=sys.argv[1], output_dir=sys.argv[2], device="cpu", max_upload_mb=float(sys.argv[4])))
+try:
+    demo.run(sys.argv[3])
+except ValueError as error:
+    print("refused:", error)
+print("peak MB", int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) // 1024)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak memory from /proc")
+@pytest.mark.parametrize("limit_mb, refusal", [(50, "the audio lasts 3600.0 s; at most 120 s are taken here"),
+                                               (1, r"hour.flac: 1.\d MB; this page takes files of at most 1 MB")],
+                         ids=["too_long", "too_large"])
+def test_an_over_long_or_large_upload_is_refused_from_its_header_in_little_memory(checkpoints, tmp_path, limit_mb,
+                                                                                   refusal):
+    """A 1.3 MB FLAC holding an hour at 1 kHz decodes and resamples to 2.7 GB of float64 at 48 kHz: it is
+    refused from its header (or its size) before that, with the demo's resident memory under 1 GB."""
+    hour = tmp_path / "hour.flac"
+    t = np.arange(3600 * 1000) / 1000
+    sf.write(hour, (0.3 * np.sin(2 * np.pi * 110 * t) * (np.sin(2 * np.pi * 0.5 * t) > 0)).astype(np.float32),
+             1000, format="FLAC", subtype="PCM_16")
+    assert hour.stat().st_size < 2 * 2 ** 20
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", REFUSE_LONG_UPLOAD, str(checkpoints), str(tmp_path / "out"),
+                           str(hour), str(limit_mb)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(refusal, done.stdout), done.stdout
+    peak = int(re.search(r"peak MB (\d+)", done.stdout).group(1))
+    print(f"peak resident memory while refusing: {peak} MB")
+    assert peak < 1024
 
 
 def free_port() -> int:
@@ -176,6 +215,14 @@ def test_page_in_headless_chromium_plays_the_generated_videos(checkpoints, speec
             downloads = browser.wait_for("document.querySelector('#downloads').innerText").replace("\n", "")
             assert "face_results.npy" in downloads and "sample02.bvh" in downloads
             save_artifact(browser.screenshot(tmp_path / "demo_page.png"))
+            uploads = tmp_path / "out" / "gradio"
+            assert uploads.is_dir()  # gradio wrote the upload there (GRADIO_TEMP_DIR)
+            browser.wait_for("document.querySelector('#speech audio') === null")  # the upload is gone
+            deadline = time.monotonic() + 30
+            while list((tmp_path / "out").glob("request_*")) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert not list((tmp_path / "out").glob("request_*"))  # served from gradio's copies, then deleted
+            assert not [path for path in uploads.rglob("*") if path.suffix in (".wav", ".flac", ".mp3")]
     finally:
         app.close()
     port = free_port()

@@ -3,6 +3,7 @@ in stitched windows (sample/windows.py) and the results.npy layout (sample/resul
 model trained by tests/test_train_face.py."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from utils.config import build_parser
 from tests.test_train_face import face_run, synthetic_person  # noqa: F401 (session fixtures shared with that file)
 
 FAST = ["--timestep_respacing", "ddim10", "--no-progress"]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def conversation(person: Path, seconds: float) -> np.ndarray:
@@ -65,7 +67,7 @@ def test_mono_16k_file(face_run, tmp_path):
     results = generate_for(face_run, tmp_path, path, "--num_repetitions", "2")
     assert results.motions.shape == (2, FACE_DIM, 1, 90) and results.motions.dtype == np.float64
     assert results.gt is None and results.keyframes is None and results.num_samples == 1
-    assert results.audio.shape == (2, 90 * SAMPLES_PER_FRAME, 2) and results.lengths.tolist() == [90, 90]
+    assert results.audio.shape == (1, 90 * SAMPLES_PER_FRAME, 2) and results.lengths.tolist() == [90, 90]  # once
     assert results.audio[0, :, 1].std() == pytest.approx(0.001, rel=0.05)  # the silent partner
     assert not np.allclose(results.motions[0], results.motions[1])  # two repetitions, two samples
 
@@ -92,6 +94,9 @@ def test_long_audio_is_stitched_without_seams(face_run, tmp_path):
     stitched = seam_excess(motion, plan)
     # the same windows sampled independently (no overlap to condition on) jump at every seam
     audio = sampler.normalizer.normalize(torch.from_numpy(results.audio[0]), "audio")[None]
+    in_memory = sample_long(sampler, audio, SamplingConfig(1, "ddim10", "dpmpp2m", 2.5, 10), sample_ids=[0],
+                            overlap=9).motion[0]  # what generate wrote window by window, from audio on disk
+    torch.testing.assert_close(motion, in_memory, rtol=0, atol=1e-5)
     naive = sample_long(sampler, audio, SamplingConfig(1, "ddim10", "dpmpp2m", 2.5, 10), sample_ids=[0],
                         overlap=0).motion[0]
     independent = seam_excess(naive, plan_windows(2100, 60, 0))
@@ -115,12 +120,11 @@ def test_test_split_results_layout(face_run, tmp_path):
     stored = np.load(path, allow_pickle=True).item()
     assert stored["motions"].shape == stored["gt"].shape == (6, FACE_DIM, 1, 60)
     np.testing.assert_array_equal(stored["keyframes"], stored["gt"][:, :, 0].transpose(0, 2, 1))  # face: (N, T, C)
-    assert stored["audio"].shape == (6, 60 * SAMPLES_PER_FRAME, 2) and stored["audio"].dtype == np.float32
+    assert stored["audio"].shape == (3, 60 * SAMPLES_PER_FRAME, 2) and stored["audio"].dtype == np.float32  # once
     assert stored["lengths"].dtype == np.int64 and stored["motions"].dtype == np.float64
     ours = dict(num_samples=3, num_repetitions=2, data_format="face", fps=30)
     assert {key: stored[key] for key in ours} == ours
     for sample in range(3):  # row = rep * num_samples + sample: the inputs repeat for every repetition
-        np.testing.assert_array_equal(stored["audio"][sample], stored["audio"][3 + sample])
         np.testing.assert_array_equal(stored["gt"][sample], stored["gt"][3 + sample])
         assert not np.allclose(stored["motions"][sample], stored["motions"][3 + sample])
     assert not np.array_equal(stored["gt"][0], stored["gt"][1])
@@ -161,7 +165,9 @@ def test_results_round_trip_and_validation(tmp_path):
     original = {key: results.to_dict()[key] for key in ("motions", "gt", "audio", "lengths", "keyframes")}
     inferred = results_from_dict(original)  # the original's files lack our keys
     assert (inferred.num_samples, inferred.num_repetitions, inferred.data_format) == (2, 2, "pose")
-    np.save(tmp_path / "broken.npy", dict(original, audio=audio), allow_pickle=True)  # one audio per sample only
+    once = results_from_dict(dict(original, audio=audio))  # the audio once per sample (ours): the same rows
+    assert all(np.array_equal(once.audio_row(row), inferred.audio_row(row)) for row in range(4))
+    np.save(tmp_path / "broken.npy", dict(original, audio=audio[:, :100]), allow_pickle=True)
     with pytest.raises(ResultsError, match="broken.npy: 'audio' has shape"):
         load_results(tmp_path / "broken.npy")
     (tmp_path / "junk.npy").write_text("no")
@@ -196,3 +202,40 @@ def test_sampling_imports_without_the_renderer():
                           cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "renderer unavailable"
+
+
+@pytest.fixture
+def shipped_face(tmp_path) -> Path:
+    """A copy of the shipped face checkpoint folder with its lip regressor (../lip), to break."""
+    for name in ("face", "lip"):
+        shutil.copytree(REPO / "checkpoints" / name, tmp_path / "checkpoints" / name)
+    return tmp_path / "checkpoints" / "face"
+
+
+def refuse_to_sample(*args, **kwargs):
+    raise AssertionError("sampling started before the check")
+
+
+def test_an_unwritable_output_folder_is_refused_before_sampling(shipped_face, tmp_path, monkeypatch):
+    monkeypatch.setattr(generate, "sample_inputs", refuse_to_sample)
+    occupied = tmp_path / "results_here"
+    occupied.write_text("a file, not a folder")
+    audio = REPO / "assets" / "example_conversation.wav"
+    for output_dir, error in ((occupied, r"results_here: the output folder is an existing file, not a folder"),
+                              (occupied / "sub", r"results_here/sub: could not write into it")):
+        with pytest.raises(OSError, match=error):
+            generate.main(["--model_path", str(shipped_face), "--audio", str(audio), "--output_dir", str(output_dir),
+                           "--device", "cpu", *FAST])
+
+
+def test_nan_weights_are_refused_at_load_naming_the_checkpoint(shipped_face, tmp_path, monkeypatch):
+    monkeypatch.setattr(generate, "sample_inputs", refuse_to_sample)
+    model_file = next(shipped_face.glob("model*.pt"))
+    stored = torch.load(model_file)
+    name = sorted(stored["model"])[-1]
+    stored["model"][name] = stored["model"][name].float() * float("nan")
+    torch.save(stored, model_file)
+    with pytest.raises(ValueError, match=rf"{model_file}: holds NaN or inf weights \({name}\); the training diverged"):
+        generate.main(["--model_path", str(shipped_face), "--audio", str(REPO / "assets" / "example_conversation.wav"),
+                       "--output_dir", str(tmp_path / "out"), "--device", "cpu", *FAST])
+    assert not (tmp_path / "out").exists()

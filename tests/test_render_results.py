@@ -12,7 +12,7 @@ from tests.data_fixtures import make_person_folder
 from visualize.avatar_view import AvatarView
 from visualize.render_anno import chunk_starts, hold_missing, render_anno
 from visualize.render_anno import main as render_anno_cli
-from visualize.render_results import grid_scale, main, render_results, shrink
+from visualize.render_results import check_pair, grid_scale, main, render_results, shrink
 from visualize.video import probe
 
 SIZE, FRAMES, SAMPLES, REPS = 64, 30, 2, 2
@@ -180,3 +180,16 @@ def test_render_anno_writes_every_chunk_of_the_chosen_scenes(tmp_path, view):
             assert np.abs(video[missing] - raw[missing]).mean() > 5 * np.abs(video[missing] - shown[missing]).mean()
     with pytest.raises(FormatError, match="no scene named scene09; it holds scene01, scene02"):
         render_anno(folder, tmp_path / "videos", scenes=["scene09"], size=SIZE)
+
+
+def test_audio_stored_once_per_sample_pairs_with_the_originals_rows(tmp_path):
+    """Our files hold the audio once per sample (S rows), the original's once per row (N rows): a pair of the
+    two layouts is checked sample by sample, and each row renders with its sample's audio."""
+    body, face = make_results("pose", 10), make_results("face", 11)
+    face.audio = body.audio.copy()  # N rows
+    body.audio = body.audio[:SAMPLES].copy()  # S rows, as sample.generate writes them
+    check_pair(body, face, "body", "face")
+    assert np.array_equal(body.audio_row(3), face.audio[3])  # rep 1, sample 1
+    body.audio[1, 100, 0] += 0.01
+    with pytest.raises(ResultsError, match=r"the audio of sample 1, repetition 0 \(row 1\) differs"):
+        check_pair(body, face, "body", "face")

@@ -4,7 +4,7 @@
     python -m visualize.render_results --pose_codes BODY.npy --face_codes FACE.npy --out_dir DIR [--render_gt] [--grid]
 
 Inputs are results.npy files of sample.generate (layout in sample/results.py: motions (N, C, 1, T), audio
-(N, T*1600, 2), row = rep * num_samples + sample) or `Results` already in memory: a body file (C = 104), a
+(S or N, T*1600, 2), row = rep * num_samples + sample) or `Results` already in memory: a body file (C = 104), a
 face file (C = 256), or both. Given both, they must be two runs with the same seed, sample count and
 repetitions, as the original requires: the same rows, frames and lengths, and the same audio in every row
 (to AUDIO_TOLERANCE); anything else is an error naming both files. Given one, the other part rests: the body
@@ -87,10 +87,16 @@ def check_pair(body: Results, face: Results, body_source: str, face_source: str)
         fail(f"(samples, repetitions, frames) differ: {layout(body)} vs {layout(face)}")
     if not np.array_equal(body.lengths, face.lengths):
         fail(f"lengths differ: {body.lengths.tolist()} vs {face.lengths.tolist()}")
-    for row in range(len(body.audio)):
-        if not np.allclose(body.audio[row], face.audio[row], rtol=0.0, atol=AUDIO_TOLERANCE):
+    for row in range(max(len(body.audio), len(face.audio))):  # S rows each when both store the audio once
+        if not _same_audio(body.audio_row(row), face.audio_row(row)):
             rep, sample = divmod(row, body.num_samples)
             fail(f"the audio of sample {sample}, repetition {rep} (row {row}) differs")
+
+
+def _same_audio(first: np.ndarray, second: np.ndarray, block: int = 1 << 20) -> bool:
+    """Whether two (N, 2) waveforms agree to AUDIO_TOLERANCE, compared a block at a time (small temporaries)."""
+    return all(np.allclose(first[start:start + block], second[start:start + block], rtol=0.0, atol=AUDIO_TOLERANCE)
+               for start in range(0, len(first), block))
 
 
 @dataclass
@@ -112,7 +118,7 @@ class _Sources:
         length = int(ref.lengths[row])
         pose = _motion(self.body, row, length, gt, POSE_DIM, self.body_source)
         code = _motion(self.face, row, length, gt, FACE_DIM, self.face_source)
-        return pose, code, ref.audio[row, :round(length * SAMPLE_RATE / ref.fps)]
+        return pose, code, ref.audio_row(row)[:round(length * SAMPLE_RATE / ref.fps)]
 
 
 def _motion(results: Results | None, row: int, length: int, gt: bool, channels: int, source: str) -> np.ndarray:
