@@ -3,9 +3,10 @@
 For each length, the example conversation (assets/example_conversation.wav, 16 kHz stereo) is repeated to
 that many minutes and written at --rate, then sampled by the shipped checkpoints as scripts/quickstart.sh
 samples it (face: guidance 10; body: guide transformer, guidance 2; one repetition, DPM-Solver++ ddim20),
-each command in its own process. The table gives each process's peak resident set size (ru_maxrss of that
-child, from os.wait4), its wall time and the size of the results.npy it wrote, then checks the targets:
-10 minutes under TARGET_MB and within TARGET_RATIO of 1 minute's peak. Rendering (--plot) is not part of it.
+each command in its own process (--parallel: all at once, which leaves the peaks as they are and makes the
+times only indicative). The table gives each process's peak resident set size (ru_maxrss of that child,
+from os.wait4), its wall time and the size of the results.npy it wrote, then checks the targets: 10 minutes
+under TARGET_MB and within TARGET_RATIO of 1 minute's peak. Rendering (--plot) is not part of it.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ class BenchMemoryConfig:
     checkpoints: str = arg(str(REPO / "checkpoints"), "folder of the face, pose, guide, lip and vq checkpoints")
     device: str = arg("cpu", "device of the sampling processes")
     timestep_respacing: str = arg("ddim20", "denoising steps (the quickstart's default)")
+    parallel: bool = arg(False, "run every command at once (peaks are per process; times become indicative)")
 
 
 def long_conversation(minutes: float, rate: int, path: Path) -> Path:
@@ -55,41 +57,56 @@ def long_conversation(minutes: float, rate: int, path: Path) -> Path:
     return path
 
 
-def peak_of_child(command: list[str]) -> tuple[float, float]:
-    """(peak resident MB, seconds) of running `command` to completion; an error if it fails."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read()[-2000:]}")
-    return usage.ru_maxrss / 1024, seconds  # ru_maxrss is in kB on Linux
+def run_children(commands: dict, parallel: bool, logs: Path) -> dict:
+    """{key: (peak resident MB, seconds)} of running every command of {key: command} to completion, one after
+    the other or all at once (stderr of each into a file in `logs`); an error if one fails."""
+    started, processes, measured = {}, {}, {}
+
+    def start(key) -> None:
+        started[key] = time.perf_counter()
+        with open(logs / f"{len(processes)}.log", "w") as log:
+            processes[key] = subprocess.Popen(commands[key], cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
+
+    def finish() -> None:
+        pid, status, usage = os.wait4(-1, 0)
+        index, key = next((i, key) for i, (key, process) in enumerate(processes.items()) if process.pid == pid)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{' '.join(commands[key])} failed: {(logs / f'{index}.log').read_text()[-2000:]}")
+        measured[key] = (usage.ru_maxrss / 1024, time.perf_counter() - started[key])  # ru_maxrss: kB on Linux
+
+    for key in commands:
+        start(key)
+        if not parallel:
+            finish()
+    while len(measured) < len(commands):
+        finish()
+    return measured
 
 
 def main(argv: list[str] | None = None) -> dict:
     cfg, = parse_config([BenchMemoryConfig], argv, description=__doc__.split("\n")[0])
-    rows = {}
-    print("| audio | face peak | body peak | face time | body time | results.npy face / body |\n|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="a2p_bench_memory_") as work:
+        commands = {}
         for minutes in cfg.minutes:
             audio = long_conversation(minutes, cfg.rate, Path(work) / f"conversation_{minutes:g}min.wav")
-            row = {}
             for kind, flags in COMMANDS.items():
-                out = Path(work) / f"{kind}_{minutes:g}"
-                command = [sys.executable, "-m", "sample.generate", *[f.format(checkpoints=cfg.checkpoints) for f in flags],
-                           "--audio", str(audio), "--num_repetitions", "1", "--timestep_respacing",
-                           cfg.timestep_respacing, "--seed", "10", "--device", cfg.device, "--output_dir", str(out),
-                           "--no-progress"]
-                peak, seconds = peak_of_child(command)
-                row[kind] = {"peak_mb": peak, "seconds": seconds,
-                             "results_mb": (out / "results.npy").stat().st_size / 2 ** 20}
-            rows[minutes] = row
-            print(f"| {minutes:g} min | {row['face']['peak_mb']:.0f} MB | {row['body']['peak_mb']:.0f} MB | "
-                  f"{row['face']['seconds']:.0f} s | {row['body']['seconds']:.0f} s | "
-                  f"{row['face']['results_mb']:.1f} / {row['body']['results_mb']:.1f} MB |", flush=True)
-    if 1.0 in rows and 10.0 in rows:
+                commands[minutes, kind] = [
+                    sys.executable, "-m", "sample.generate", *[f.format(checkpoints=cfg.checkpoints) for f in flags],
+                    "--audio", str(audio), "--num_repetitions", "1", "--timestep_respacing", cfg.timestep_respacing,
+                    "--seed", "10", "--device", cfg.device, "--output_dir", str(Path(work) / f"{kind}_{minutes:g}"),
+                    "--no-progress"]
+        measured = run_children(commands, cfg.parallel, Path(work))
+        rows = {key: {"peak_mb": peak, "seconds": seconds,
+                      "results_mb": (Path(work) / f"{key[1]}_{key[0]:g}" / "results.npy").stat().st_size / 2 ** 20}
+                for key, (peak, seconds) in measured.items()}
+    print("| audio | face peak | body peak | face time | body time | results.npy face / body |\n|---|---|---|---|---|---|")
+    for minutes in cfg.minutes:
+        face, body = rows[minutes, "face"], rows[minutes, "body"]
+        print(f"| {minutes:g} min | {face['peak_mb']:.0f} MB | {body['peak_mb']:.0f} MB | {face['seconds']:.0f} s | "
+              f"{body['seconds']:.0f} s | {face['results_mb']:.1f} / {body['results_mb']:.1f} MB |")
+    if 1.0 in cfg.minutes and 10.0 in cfg.minutes:
         for kind in COMMANDS:
-            one, ten = rows[1.0][kind]["peak_mb"], rows[10.0][kind]["peak_mb"]
+            one, ten = rows[1.0, kind]["peak_mb"], rows[10.0, kind]["peak_mb"]
             verdict = "met" if ten < TARGET_MB and ten <= TARGET_RATIO * one else "NOT met"
             print(f"{kind}: 10 min peak {ten:.0f} MB = {ten / one:.2f} x the 1 min peak; target (< {TARGET_MB} MB, "
                   f"<= {TARGET_RATIO} x) {verdict}")
