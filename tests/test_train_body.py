@@ -164,5 +164,5 @@ def test_guide_takes_the_vocabulary_from_its_vq_and_rejects_conflicting_flags(ba
         train_guide(*parse_args(common + ["--codebook_size", "1024"]))
     with pytest.raises(ValueError, match="--depth 3 conflicts"):
         train_guide(*parse_args(common + ["--depth", "3"]))
-    with pytest.raises(ValueError, match="not a VQ-VAE checkpoint"):
+    with pytest.raises(ValueError, match=r"guide: holds a guide transformer run \(see its args.json\), not a VQ-VAE"):
         load_vq(trained_guide(base).save_dir)
