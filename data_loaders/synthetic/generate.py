@@ -2,7 +2,7 @@
 
 `generate_dataset(config)` writes, under `config.out`, one folder per person in the official format
 (`data_loaders.format`): pair k is SYN{2k+1:03d} / SYN{2k+2:03d} (see `persons`), each holding scene01 ..
-sceneNN (audio, body pose, face codes, missing face frames) and data_stats.pth (`data_loaders.stats`).
+sceneNN (audio, body pose, face codes, missing face frames, events) and data_stats.pth (`data_loaders.stats`).
 
 A scene is one conversation of the pair: its length is uniform in the preset's range; the conversation is
 spoken (`speech.record_conversation`) on two tracks; each person gets the tracks with their own voice in
@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
-from data_loaders.format import FPS, SAMPLES_PER_FRAME, write_scene
+from data_loaders.format import FPS, SAMPLES_PER_FRAME, write_events, write_scene
 from data_loaders.synthetic.faults import drop_face_frames, missing_face_frames
 from data_loaders.synthetic.persons import PersonStyle, person_style
 from data_loaders.synthetic.puppeteer import perform
@@ -92,8 +92,9 @@ def make_scene(task: SceneTask) -> int:
         motion_rng, fault_rng = person_rngs[2 * side], person_rngs[2 * side + 1]
         performance = perform(audio, style, motion_rng)
         missing = missing_face_frames(fault_rng, frames)
-        write_scene(folder, task.name, audio, performance.pose, drop_face_frames(performance.face, missing),
-                    missing)
+        scene = write_scene(folder, task.name, audio, performance.pose,
+                            drop_face_frames(performance.face, missing), missing)
+        write_events(scene, performance.events)
     return frames
 
 

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from data_loaders.format import FPS
 from data_loaders.synthetic.audio_features import channel_features, loudness_db
-from data_loaders.synthetic.body import animate_body
+from data_loaders.synthetic.body import LISTENER_NOD_LAG, SPEAKER_NOD_LAG, animate_body
 from data_loaders.synthetic.face import animate_face, gaze_path
 from data_loaders.synthetic.gestures import GestureEvent, choose_gesture
 from data_loaders.synthetic.persons import PersonStyle
-from data_loaders.synthetic.speech_events import events_from_loudness, listening_pauses, speech_events
+from data_loaders.synthetic.speech_events import (SpeechEvents, events_from_loudness, listening_pauses, runs,
+                                                  speech_events)
 
 SPEAKING_SMOOTHING = 8.0  # frames (Gaussian sigma) that turn voice activity into a speaking state
 
@@ -31,15 +33,40 @@ SPEAKING_SMOOTHING = 8.0  # frames (Gaussian sigma) that turn voice activity int
 @dataclass(frozen=True)
 class Performance:
     """pose (T, 104) float32 and face (T, 256) float32 of one person; the gestures chosen, one per stressed
-    syllable (an arm skips a gesture it cannot reach in time, see `body`)."""
+    syllable (an arm skips a gesture it cannot reach in time, see `body`); the events file's dict
+    (`data_loaders.format`: what the puppeteer heard and did)."""
     pose: np.ndarray
     face: np.ndarray
     gestures: list[GestureEvent]
+    events: dict
 
 
 def speaking_state(active: np.ndarray) -> np.ndarray:
     """(T,) in [0, 1]: smoothed voice activity of this person (1 = talking)."""
     return np.clip(gaussian_filter1d(active.astype(np.float64), SPEAKING_SMOOTHING, mode="nearest"), 0.0, 1.0)
+
+
+def _channel_events(events: SpeechEvents) -> dict:
+    return {"speech": [list(run) for run in runs(events.active)], "stressed": events.stressed.tolist(),
+            "pauses": events.pauses.tolist()}
+
+
+def _frames_inside(frames: np.ndarray, count: int) -> list[int]:
+    return [int(f) for f in frames if 0 <= f < count]
+
+
+def scene_events(own: SpeechEvents, partner: SpeechEvents, listening: np.ndarray, gestures: list[GestureEvent],
+                 style: dict) -> dict:
+    """The events file's dict (data_loaders/format.py) of one performance: both channels' speech events, the
+    nods' downward head-velocity peaks (SPEAKER_NOD_LAG / LISTENER_NOD_LAG after their cue) and the gestures."""
+    frames = len(own.active)
+    return {"fps": FPS, "frames": frames, "style": style,
+            "person": _channel_events(own), "partner": _channel_events(partner),
+            "listening_pauses": listening.tolist(),
+            "speaker_nods": _frames_inside(own.stressed + SPEAKER_NOD_LAG, frames),
+            "listener_nods": _frames_inside(listening + LISTENER_NOD_LAG, frames),
+            "gestures": [{"frame": g.frame, "name": g.gesture.name, "sides": "".join(g.sides),
+                          "amplitude": round(g.amplitude, 4)} for g in gestures]}
 
 
 def perform(audio: np.ndarray, style: PersonStyle, rng: np.random.Generator) -> Performance:
@@ -52,6 +79,8 @@ def perform(audio: np.ndarray, style: PersonStyle, rng: np.random.Generator) -> 
     gestures = [choose_gesture(gesture_rng, int(frame), style.gesture_weights, style.right_hand,
                                style.gesture_scale) for frame in own.stressed]
     gaze = gaze_path(speaking, gaze_rng)
-    pose = animate_body(own.stressed, listening_pauses(own, partner), speaking, gaze, gestures, style, body_rng)
+    listening = listening_pauses(own, partner)
+    pose = animate_body(own.stressed, listening, speaking, gaze, gestures, style, body_rng)
     face = animate_face(own, formants, speaking, gaze, style, face_rng)
-    return Performance(pose.astype(np.float32), face.astype(np.float32), gestures)
+    events = scene_events(own, partner, listening, gestures, {})
+    return Performance(pose.astype(np.float32), face.astype(np.float32), gestures, events)
