@@ -1,16 +1,19 @@
 """Audio front ends: raw 48 kHz waveform -> per-frame features aligned with the motion at 30 fps.
 
 Interface of every encoder (what the denoisers, the guide and the lip regressor use):
-    encoder = build_audio_encoder(cfg, channels)      # channels: 2 (person, partner) or 1
+    encoder = build_audio_encoder(cfg, channels)      # channels encoded: 2 (person, partner) or 1 (person)
     encoder.out_dim                                   # features per frame = channels * cfg.audio_channel_dim
-    encoder(audio (B, T * 1600, channels)) -> (B, T, out_dim)
+    encoder(audio (B, T * 1600, C >= channels)) -> (B, T, out_dim)   the first `channels` channels are encoded
 
 Each channel is encoded separately with the SAME weights and the per-channel features are concatenated
 feature-wise in channel order [person | partner], as the original concatenates its vq-wav2vec features per
 channel; the position in the concatenation tells the model whose voice it is. Shared weights learn one
 notion of speech from both voices (twice the data per weight).
 
-"mel_conv" (the only encoder now): log-mel (`model.mel`, 4 mel frames per video frame) -> Conv(k3) ->
+"mel_conv" (the only encoder now): log-mel (`model.mel`, 4 mel frames per video frame) of every channel given,
+normalised in level by `model.loudness` (each channel on its speech-gated level, a channel far below the
+loudest taken as silent; so the lip regressor, which encodes the person alone, still hears that a quiet
+person channel is quiet next to a speaking partner) -> Conv(k3) ->
 two stride-2 Conv(k4) that bring 120 Hz down to 30 Hz -> Conv(k3) -> Conv(k1), GELU between. Time-local:
 the feature of frame j sees only the audio of frames j - 3.25 .. j + 3.25 (0.22 s), so features follow the
 audio frame by frame, for any length T.
@@ -25,7 +28,8 @@ import torch
 from torch import nn
 
 from data_loaders.format import SAMPLES_PER_FRAME
-from model.mel import LogMel
+from model.loudness import SPEECH_BAND_HZ, normalise_log_mel
+from model.mel import LogMel, mel_center_frequencies
 from utils.config import arg
 
 
@@ -49,6 +53,9 @@ class MelConvEncoder(nn.Module):
         self.channels = channels
         self.out_dim = channels * cfg.audio_channel_dim
         self.log_mel = LogMel(cfg.n_mels, cfg.mel_fmin, cfg.mel_fmax)
+        centres = mel_center_frequencies(cfg.n_mels, cfg.mel_fmin, cfg.mel_fmax)
+        self.register_buffer("speech_bands", (centres >= SPEECH_BAND_HZ[0]) & (centres <= SPEECH_BAND_HZ[1]),
+                             persistent=False)
         hidden = cfg.audio_hidden
         self.convs = nn.Sequential(
             nn.Conv1d(cfg.n_mels, hidden, 3, padding=1), nn.GELU(),
@@ -59,14 +66,15 @@ class MelConvEncoder(nn.Module):
         )
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        """audio (B, T * 1600, channels) normalised 48 kHz waveform -> (B, T, out_dim)."""
-        batch, samples, channels = audio.shape
-        if channels != self.channels or samples % SAMPLES_PER_FRAME:
-            raise ValueError(f"audio encoder: expected audio (B, T * {SAMPLES_PER_FRAME}, {self.channels}), got "
+        """audio (B, T * 1600, C >= channels) 48 kHz waveform at any level -> (B, T, out_dim)."""
+        batch, samples, given = audio.shape
+        if given < self.channels or samples % SAMPLES_PER_FRAME:
+            raise ValueError(f"audio encoder: expected audio (B, T * {SAMPLES_PER_FRAME}, >= {self.channels}), got "
                              f"{tuple(audio.shape)}; cut or pad the waveform to whole 30 fps frames")
-        mel = self.log_mel(audio.transpose(1, 2).reshape(batch * channels, samples))  # (B*C, 4T, n_mels)
-        features = self.convs(mel.transpose(1, 2)).transpose(1, 2)  # (B*C, T, channel_dim)
-        return features.reshape(batch, channels, samples // SAMPLES_PER_FRAME, -1).permute(0, 2, 1, 3).flatten(2)
+        mel = self.log_mel(audio.transpose(1, 2).reshape(batch * given, samples))  # (B*C, 4T, n_mels)
+        mel = normalise_log_mel(mel.unflatten(0, (batch, given)), self.speech_bands)[:, :self.channels]
+        features = self.convs(mel.flatten(0, 1).transpose(1, 2)).transpose(1, 2)  # (B*channels, T, channel_dim)
+        return features.reshape(batch, self.channels, samples // SAMPLES_PER_FRAME, -1).permute(0, 2, 1, 3).flatten(2)
 
 
 AUDIO_ENCODERS = {"mel_conv": MelConvEncoder}

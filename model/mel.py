@@ -13,7 +13,8 @@ filter m rises from point m to point m+1 and falls to point m+2 (interpolated in
 frequency), then is normalised to sum 1 over the bins, so each band is the average power of the bins it
 covers (white noise of variance 1 gives 1 in every band, i.e. 0 after the log).
 
-Output: log10(max(band power, 1e-5)), i.e. a -50 dB floor, shape (B, N // hop, n_mels).
+Output: log10(max(band power, 1e-10)), i.e. a -100 dB floor (far below any recording's noise floor, so
+that `model.loudness` can normalise the level of quiet recordings too), shape (B, N // hop, n_mels).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 HOP = 400
 MEL_FRAMES_PER_VIDEO_FRAME = SAMPLES_PER_FRAME // HOP  # 4
-LOG_FLOOR = 1e-5
+LOG_FLOOR = 1e-10
 
 _F_SP = 200.0 / 3  # Hz per mel in the linear part of the Slaney scale
 _MIN_LOG_HZ = 1000.0
