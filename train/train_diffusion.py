@@ -38,6 +38,7 @@ from typing import Any, Literal, NamedTuple, Optional
 
 import torch
 
+from data_loaders.augment import AugmentConfig
 from data_loaders.dataset import SocialDataset, collate
 from data_loaders.format import STATS_FILE, FormatError
 from data_loaders.stats import Normalizer, load_stats
@@ -58,7 +59,7 @@ EVAL_BATCH = 8
 
 
 @dataclass
-class DiffusionDataConfig:
+class DiffusionDataConfig(AugmentConfig):
     """Data, conditioning and diffusion process of the face / body DDPM."""
     data_format: Literal["face", "pose"] = arg("pose", "what the model generates: face codes or body pose; "
                                                        "also picks the model size defaults")
@@ -180,7 +181,8 @@ def main(argv: list[str] | None = None) -> dict:
     guide_vq = load_vq(data_cfg.guide_vq_path)[0] if data_cfg.guide_vq_path else None
     seed_everything(train_cfg.seed)
     train_set = SocialDataset(data_cfg.data_root, "train", data_cfg.data_format,
-                              max_seq_length=data_cfg.max_seq_length, min_seq_length=data_cfg.min_seq_length)
+                              max_seq_length=data_cfg.max_seq_length, min_seq_length=data_cfg.min_seq_length,
+                              augment=data_cfg.augment)
     val_set = SocialDataset(data_cfg.data_root, "val", data_cfg.data_format, max_seq_length=data_cfg.max_seq_length,
                             min_seq_length=data_cfg.min_seq_length, random_windows=False)
     model_cfg = dataclasses.replace(model_cfg, nfeats=train_set.nfeats,

@@ -52,12 +52,16 @@ class KeyframeDataConfig:
                                    "whole and padded")
 
 
-def keyframe_dataset(cfg: KeyframeDataConfig, split: str) -> SocialDataset:
-    """Pose windows of exactly max_seq_length frames: random by item seed for "train", fixed chunks else."""
+def keyframe_dataset(cfg: KeyframeDataConfig, split: str, augment: bool = False,
+                     random_windows: bool | None = None) -> SocialDataset:
+    """Pose windows of exactly max_seq_length frames: random by item seed for "train", fixed chunks else
+    (random_windows overrides); `augment`: channel effects on the random windows' audio
+    (data_loaders/augment.py)."""
     if not cfg.data_root:
         raise ValueError("--data_root is required: a person folder in the official format, e.g. dataset/PXB184")
     return SocialDataset(cfg.data_root, split, "pose", max_seq_length=cfg.max_seq_length,
-                         min_seq_length=cfg.max_seq_length, random_lengths=False)
+                         min_seq_length=cfg.max_seq_length, random_lengths=False, augment=augment,
+                         random_windows=random_windows)
 
 
 def keyframes_and_mask(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
