@@ -79,11 +79,15 @@ def test_perfect_generation_scores_zero_errors():
     assert scores["div_k"] == pytest.approx(ground_truth_metrics(results)["div_k"], rel=1e-9)
 
 
-def test_reads_the_original_layout():
-    # the original's eval reads "motion"; it writes neither lengths nor sample counts, and GT repeats per rep
+def test_reads_the_original_layout(capsys):
+    # the original's eval reads "motion"; it writes neither lengths nor sample counts, and GT repeats per rep,
+    # nor where the chunks came from: the paired metrics that need events are skipped with a notice
     results = make_results(POSE_DIM, samples=2, repetitions=3, frames=30)
     original = {"motion": results["motions"], "gt": results["gt"], "audio": results["audio"]}
-    seqs = unpack(original)
+    seqs = unpack(original, source="original.npy")
+    assert seqs.events is None and seqs.speaking.shape == (2, 30)
+    assert capsys.readouterr().out == ("[evaluate] no events for original.npy; paired metrics that need "
+                                       "annotations are skipped\n")
     assert seqs.motion.shape == (3, 2, 30, POSE_DIM) and seqs.gt.shape == (2, 30, POSE_DIM)
     np.testing.assert_array_equal(seqs.lengths, [30, 30])
     assert evaluate(original)["fd_g"] == pytest.approx(evaluate(results)["fd_g"])
