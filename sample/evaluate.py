@@ -122,7 +122,7 @@ def unpack(results: dict, source: str = "results") -> Sequences:
         raise ResultsError(f"{source}: 'lengths' differ between repetitions of the same sample")
     kind = {FACE_DIM: "face", POSE_DIM: "body"}.get(channels, "motion")
     audio = None
-    if kind == "body" or kind == "face" and results.get("audio") is not None:
+    if kind == "body" or (kind == "face" and results.get("audio") is not None):
         audio = _array(results, "audio", source)
         if audio.ndim != 3 or audio.shape[1:] != (frames * SAMPLES_PER_FRAME, 2):
             raise ResultsError(f"{source}: 'audio' has shape {audio.shape}, expected "
