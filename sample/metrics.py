@@ -1,4 +1,5 @@
-"""Evaluation metrics of generated motion: Frechet distances, diversities, lip errors and beat alignment.
+"""Evaluation metrics of generated motion: Frechet distances, diversities, lip errors, and the paired metrics
+that score motion against its audio and events (beat alignment, nods, speed ratio, jaw-envelope correlation).
 
 Motion everywhere is `motion` (N, T, C) float: N sequences of T frames at 30 fps of C-d vectors in raw
 (un-normalised) units — body pose (C = 104, cm and radians, avatar/parameters.py) or face codes (C = 256) —
@@ -34,7 +35,7 @@ frames relative to the chunk's first frame, from the scene's events file, data_l
 
 - nods (body): a nod is a peak of the downward head pitch velocity w_t = d/dt (head_rx + neck1_rx + neck2_rx)
   (central differences, rad per frame, > 0 = down) above NOD_VELOCITY and NOD_PROMINENCE. The thresholds
-  separate the synthetic puppeteer's nods (velocity peaks 0.012-0.03 rad/frame) from every other head
+  separate the synthetic puppeteer's nods (velocity peaks 0.012-0.04 rad/frame) from every other head
   motion (below 0.004 rad/frame; tiny preset, seed 3). A detected nod is the speaker's when the person
   speaks (their speech runs, each extended by NOD_TOLERANCE frames for the nods' lag), the listener's
   otherwise; recalls count every detected nod (a listener who takes the turn may nod as it starts).
@@ -48,8 +49,8 @@ frames relative to the chunk's first frame, from the scene's events file, data_l
 - chance levels (`*_chance`): the same score with the detected nods moved circularly (modulo the sequence's
   length L) by round(f L) frames for each fraction f of CHANCE_SHIFTS (48-192 frames for 240-frame chunks)
   against the unmoved events, averaged over the shifts: the score of motion that moves like this but
-  ignores when things are said.
-  Counts are pooled over all sequences before the ratios are taken; NaN where a ratio has no denominator.
+  ignores when things are said. Nod counts are pooled over all sequences before the ratios are taken; NaN
+  where a ratio has no denominator.
 - speed ratio (body) = mean speed of the wrists (cm per frame, relative to the root, forward kinematics)
   over the valid frames where the person speaks / the same over the frames where they do not. The speaking
   frames are the events' speech runs, or the voice activity of the person's channel where there are no events
