@@ -89,12 +89,15 @@ CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig]
 
 class Inputs(NamedTuple):
     """What is sampled: audio (S, T*1600, 2) normalised and raw (un-normalised, float32); lengths (S,) int64;
-    gt (S, T, C) normalised ground truth or None; mask (S, T) bool True = real frame, or None (no padding)."""
+    gt (S, T, C) normalised ground truth or None; mask (S, T) bool True = real frame, or None (no padding);
+    scenes (S,) str and starts (S,) int64: where each test chunk came from (sample/results.py), or None."""
     audio: torch.Tensor
     raw_audio: np.ndarray
     lengths: np.ndarray
     gt: torch.Tensor | None
     mask: torch.Tensor | None
+    scenes: np.ndarray | None = None
+    starts: np.ndarray | None = None
 
 
 def audio_file_inputs(path: str, normalizer: Normalizer) -> Inputs:
@@ -117,7 +120,9 @@ def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int
     batch = collate([dataset[int(i)] for i in order[:num_samples]])
     raw = dataset.normalizer.denormalize(batch["audio"], "audio").numpy().astype(np.float32)
     mask = None if bool(batch["mask"].all()) else batch["mask"]
-    return Inputs(batch["audio"], raw, batch["lengths"].numpy(), batch["motion"], mask)
+    scenes = np.array([str(dataset.root.resolve() / name) for name in batch["scene"]])
+    return Inputs(batch["audio"], raw, batch["lengths"].numpy(), batch["motion"], mask, scenes,
+                  np.array(batch["start"], dtype=np.int64))
 
 
 def sample_inputs(sampler: MotionSampler, inputs: Inputs, settings: SamplingConfig, gen: GenerateConfig,
@@ -150,8 +155,8 @@ def build_results(sampler: MotionSampler, inputs: Inputs, out: WindowSample, set
         keyframes = gt if kind == "face" else None  # the original stores the face ground truth here
     return Results(motions=motion_rows(denormalize(out.motion)), gt=None if gt is None else motion_rows(gt),
                    audio=np.tile(inputs.raw_audio, (reps, 1, 1)), lengths=np.tile(inputs.lengths, reps),
-                   keyframes=keyframes, num_samples=len(inputs.audio), num_repetitions=reps, data_format=kind,
-                   fps=FPS)
+                   keyframes=keyframes, scenes=inputs.scenes, starts=inputs.starts, num_samples=len(inputs.audio),
+                   num_repetitions=reps, data_format=kind, fps=FPS)
 
 
 def default_output_dir(model_file: Path, seed: int, suffix: str = "", audio: str | None = None) -> Path:
