@@ -43,9 +43,10 @@ frames relative to the chunk's first frame, from the scene's events file, data_l
   speaker nod (`speaker_nods`: the velocity peak of the nod on a stressed syllable); recall = share of the
   annotated speaker nods with a detected nod within NOD_TOLERANCE frames; F1 = 2 P R / (P + R) (an
   undefined P, no speaker's nod detected, counts as 0).
-- listener-nod recall = share of the partner's pauses p while the person listens (`listening_pauses`) with
-  a detected nod in [p, p + LISTENER_NOD_WINDOW]; precision = share of the listener's detected nods that
-  follow such a pause within the window.
+- listener-nod recall = share of the annotated listener nods (`listener_nods`: the velocity peaks of the
+  nods the puppeteer made after the partner's pauses while listening, as many as the listener's attitude
+  asks for) with a detected nod within NOD_TOLERANCE frames; precision = share of the listener's detected
+  nods within NOD_TOLERANCE frames of an annotated listener nod.
 - chance levels (`*_chance`): the same score with the detected nods moved circularly (modulo the sequence's
   length L) by round(f L) frames for each fraction f of CHANCE_SHIFTS (48-192 frames for 240-frame chunks)
   against the unmoved events, averaged over the shifts: the score of motion that moves like this but
@@ -88,7 +89,6 @@ NOD_PITCH = ("head_rx", "neck1_rx", "neck2_rx")  # pose parameters whose sum is 
 NOD_VELOCITY = 0.006  # rad/frame (10 deg/s): the least downward pitch velocity peak that counts as a nod
 NOD_PROMINENCE = 0.003  # rad/frame: how far a nod's velocity peak must rise above its neighbouring valleys
 NOD_TOLERANCE = 3  # frames (100 ms) between a detected and an annotated speaker nod
-LISTENER_NOD_WINDOW = 15  # frames (0.5 s) after a partner's pause in which a listener nod answers it
 CHANCE_SHIFTS = (0.2, 0.4, 0.6, 0.8)  # fractions of a sequence's length by which nods move for the chance level
 WRIST_JOINTS = ("l_wrist", "r_wrist")
 JAW_LAGS = range(5)  # frames by which the mouth may trail the sound
@@ -245,11 +245,11 @@ def speed_ratio(poses: np.ndarray, lengths: np.ndarray, speaking: np.ndarray) ->
 @dataclass(frozen=True)
 class ChunkEvents:
     """The annotated events of one sequence of `length` frames, frames relative to its first one, in
-    [0, length): speaking (length,) bool (the person's speech runs), speaker_nods (K,) and listening_pauses
-    (P,) int64 (data_loaders/format.py)."""
+    [0, length): speaking (length,) bool (the person's speech runs), speaker_nods (K,) and listener_nods (L,)
+    int64 (data_loaders/format.py)."""
     speaking: np.ndarray
     speaker_nods: np.ndarray
-    listening_pauses: np.ndarray
+    listener_nods: np.ndarray
 
 
 def chunk_events(events: dict, start: int, length: int) -> ChunkEvents:
@@ -262,7 +262,7 @@ def chunk_events(events: dict, start: int, length: int) -> ChunkEvents:
         frames = np.asarray(frames, dtype=np.int64) - start
         return frames[(frames >= 0) & (frames < length)]
 
-    return ChunkEvents(speaking, inside(events["speaker_nods"]), inside(events["listening_pauses"]))
+    return ChunkEvents(speaking, inside(events["speaker_nods"]), inside(events["listener_nods"]))
 
 
 def head_pitch_velocity(poses: np.ndarray) -> np.ndarray:
@@ -297,16 +297,15 @@ def _extended(mask: np.ndarray, frames: int) -> np.ndarray:
 def nod_counts(nods: np.ndarray, events: ChunkEvents, shift: float = 0.0) -> np.ndarray:
     """(8,) int counts of one sequence, its detected nods (K,) moved circularly by `shift` of its length:
     speaker's nods near an annotated speaker nod, speaker's nods, annotated speaker nods near a detected nod,
-    annotated speaker nods, then the same four for the listener's nods and the listening pauses."""
+    annotated speaker nods, then the same four for the listener's nods and the annotated listener nods."""
     length = len(events.speaking)
     nods = (nods + round(shift * length)) % length
     speaking = _extended(events.speaking, NOD_TOLERANCE)[nods]
-    spoken, listened = nods[speaking], nods[~speaking]
-    reference, pauses = events.speaker_nods, events.listening_pauses
-    return np.array([hits(spoken, reference, -NOD_TOLERANCE, NOD_TOLERANCE), len(spoken),
-                     hits(reference, nods, -NOD_TOLERANCE, NOD_TOLERANCE), len(reference),
-                     hits(listened, pauses, 0, LISTENER_NOD_WINDOW), len(listened),
-                     hits(pauses, nods, -LISTENER_NOD_WINDOW, 0), len(pauses)])
+    counts = []
+    for detected, annotated in ((nods[speaking], events.speaker_nods), (nods[~speaking], events.listener_nods)):
+        counts += [hits(detected, annotated, -NOD_TOLERANCE, NOD_TOLERANCE), len(detected),
+                   hits(annotated, nods, -NOD_TOLERANCE, NOD_TOLERANCE), len(annotated)]
+    return np.array(counts)
 
 
 def nod_rates(counts: np.ndarray) -> dict[str, float]:

@@ -229,8 +229,8 @@ def test_nod_scores_hand_computed():
     frames = 200
     speaking = np.zeros(frames, bool)
     speaking[20:100] = True
-    events = metrics.ChunkEvents(speaking, speaker_nods=np.array([30, 57, 90]), listening_pauses=np.array([140]))
-    # speaker's nods at 31 (hits 30) and 75 (hits nothing); listener nod at 150 answers the pause at 140
+    events = metrics.ChunkEvents(speaking, speaker_nods=np.array([30, 57, 90]), listener_nods=np.array([148]))
+    # speaker's nods at 31 (hits 30) and 75 (hits nothing); the listener's nod at 150 is the annotated one at 148
     poses = nodding_poses(frames, [31, 75, 150])
     counts = metrics.nod_counts(metrics.detect_nods(poses), events)
     np.testing.assert_array_equal(counts, [1, 2, 1, 3, 1, 1, 1, 1])
@@ -241,7 +241,7 @@ def test_nod_scores_hand_computed():
     assert scores["listener_nod_precision"] == 1.0 and scores["listener_nod_recall"] == 1.0
     perfect = metrics.nod_scores(nodding_poses(frames, [30, 57, 90, 146])[None], np.array([frames]), [events])
     assert perfect["speaker_nod_f1"] == 1.0 and perfect["listener_nod_recall"] == 1.0
-    # moved by 40, 80, 120, 160 frames no nod lands on a speaker nod; 30 + 120 answers the pause at 140
+    # moved by 40, 80, 120, 160 frames no nod lands on a speaker nod; 30 + 120 lands on the listener's at 148
     assert perfect["speaker_nod_f1_chance"] == 0.0 and perfect["listener_nod_recall_chance"] == 0.25
     with pytest.raises(ValueError, match="150 valid frames but events of 200"):
         metrics.nod_scores(poses[None], np.array([150]), [events])
