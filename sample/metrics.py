@@ -17,7 +17,8 @@ the same audio are stacked as (R, S, T, C) where a metric needs them. Formulas (
   repetitions of one audio (the original's "cross var"; 0 when every repetition is the same).
 - lip errors (face codes), on the reference avatar's lip vertices (avatar/face.py, cm), per valid frame then
   averaged over frames: vertical and horizontal mouth opening error |o_pred - o_gt| (the mean absolute
-  error, i.e. the per-frame L2 of a scalar); lip mesh L2 = mean over lip vertices of |p_i - g_i|; lip vertex
+  error, i.e. the per-frame L2 of a scalar; avatar.face.mouth_opening, whose vertical opening is negative
+  when the lips overlap, so crossed lips count as far from open ones); lip mesh L2 = mean over lip vertices of |p_i - g_i|; lip vertex
   error LVE = max over lip vertices of |p_i - g_i| (as in MeshTalk / FaceFormer, with the Euclidean rather
   than the squared distance).
 - beat alignment (body) = mean over motion beats m of exp(-d_m^2 / (2 BEAT_SIGMA^2)), d_m the distance in

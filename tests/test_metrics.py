@@ -141,6 +141,14 @@ def test_lip_errors_grow_with_jaw_open_difference():
     assert large["lip_vertical"] > large["lip_horizontal"]  # opening the jaw is a vertical movement
 
 
+def test_lip_errors_see_crossed_lips():
+    # the lips crossed by jaw_open -1 are 2 cm further from an open mouth than closed lips, not nearer
+    gt = face_codes(3, 1.0)
+    closed = metrics.lip_errors(face_codes(3, 0.0), gt, np.array([3]))["lip_vertical"]
+    crossed = metrics.lip_errors(face_codes(3, -1.0), gt, np.array([3]))["lip_vertical"]
+    assert closed == pytest.approx(2.05, abs=0.05) and crossed == pytest.approx(2 * closed, rel=1e-6)
+
+
 def test_lip_errors_ignore_padding():
     gt = face_codes(5, 0.2)
     pred = face_codes(5, 0.2)
