@@ -13,6 +13,8 @@ data_format: a `MotionSampler` class in SAMPLER_TYPES, built with `from_model(lo
 (options = every parsed flag, flat). Output: results.npy in --output_dir, by default the original's folder
 `<model folder>/samples_<name>_<niter>_seed<seed><suffix>` (<name> the model folder's name, <niter> the
 model file's step, <suffix> the sampler's `output_suffix`), plus `_<audio file name>` with --audio.
+Face codes that leave the training range or the avatar's plausible ranges are reported in one line
+(sample/face_range.py).
 
 Flags are grouped by concern, one dataclass each (CONFIG_TYPES): GenerateConfig (model, inputs, output,
 batching), SamplingConfig (steps, sampler, guidance, repetitions, seed) and BodyConfig (the body's guide
@@ -36,6 +38,7 @@ from data_loaders.stats import Normalizer
 from sample.audio_input import load_conversation_audio
 from sample.body import BodyConfig, BodySampler
 from sample.face import FaceSampler
+from sample.face_range import face_range_report
 from sample.results import Results, load_results, motion_rows, save_results
 from sample.windows import MotionSampler, SamplingConfig, WindowSample, sample_long
 from train.train_diffusion import load_diffusion_model
@@ -154,6 +157,15 @@ def build_results(sampler: MotionSampler, inputs: Inputs, out: WindowSample, set
                    fps=FPS)
 
 
+def report_face_range(results: Results, normalizer: Normalizer) -> None:
+    """One line when generated face codes leave the training range or the avatar's plausible ranges
+    (sample/face_range.py); nothing when they stay inside."""
+    codes = results.motions[:, :, 0].transpose(0, 2, 1)
+    line = face_range_report(codes, results.lengths, normalizer).describe()
+    if line:
+        tqdm.write(f"[generate] {line}")
+
+
 def default_output_dir(model_file: Path, seed: int, suffix: str = "", audio: str | None = None) -> Path:
     """<model folder>/samples_<name>_<niter>_seed<seed><suffix>[_<audio name>] (module docstring)."""
     niter = model_file.stem.removeprefix("model")
@@ -225,6 +237,8 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
     out = sample_inputs(sampler, inputs, settings, gen, window)
     seconds = time.perf_counter() - started
     results = build_results(sampler, inputs, out, settings)
+    if sampler.data_format == "face":
+        report_face_range(results, sampler.normalizer)
     folder = Path(gen.output_dir) if gen.output_dir else default_output_dir(
         loaded.model_file, settings.seed, sampler.output_suffix, gen.audio)
     folder.mkdir(parents=True, exist_ok=True)
