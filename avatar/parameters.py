@@ -103,11 +103,12 @@ class FaceCodeDim:
 
 # Leading face code dimensions (index = position). Their meaning: 0 = neutral, 1 = full; gaze -1..1 turns
 # the eyes by 25 degrees (yaw) / 20 degrees (pitch). The ranges allow exaggeration, and negative values where
-# the opposite is still a face (a frown for smile); they stop where the avatar breaks: the lips pass each
-# other (jaw_open, lip_round < 0), the eyelids cross (blink > 1), the eyes turn out of their sockets.
+# the opposite is still a face (a frown for smile); they stop where the avatar breaks: the lips overlap more
+# than pressed lips do, 0.16 cm (jaw_open, lip_round below 0), the eyelids cross (blink > 1), the eyes turn
+# out of their sockets.
 FACE_CODE_TABLE = (
-    FaceCodeDim("jaw_open", 0.0, 1.5, "mouth opening, 2.05 cm at 1; below 0 the lower lip goes through the upper"),
-    FaceCodeDim("lip_round", 0.0, 1.5, "rounded vowels (o, u): lips pucker, mouth narrows"),
+    FaceCodeDim("jaw_open", -0.08, 1.5, "mouth opening, 2.05 cm at 1; below 0 the lower lip goes into the upper"),
+    FaceCodeDim("lip_round", -0.2, 1.5, "rounded vowels (o, u): lips pucker, mouth narrows"),
     FaceCodeDim("lip_spread", -0.5, 1.5, "spread vowels (i, e): mouth widens"),
     FaceCodeDim("lip_press", -0.5, 1.2, "closed lips pressed (m, b, p): they overlap 0.16 cm at 1"),
     FaceCodeDim("smile", -0.5, 1.5, "mouth corners and cheeks up (negative: down)"),

@@ -1,7 +1,7 @@
 """Whether generated face codes stay where the face model was trained and where the avatar is still a face.
 
     report = face_range_report(codes (N, T, 256) raw face codes, lengths (N,), normalizer)
-    line = report.describe()        # one line, or None when every valid frame is in range
+    line = report.describe(normalizer)      # one line, or None when every valid frame is in range
 
 Two ranges, per dim:
 - the training range: within TRAINING_RANGE_Z training stds of the training mean, |z| <= 10 with z =
@@ -17,6 +17,7 @@ Only valid frames count (t < lengths[n]).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,45 +34,60 @@ def dim_name(dim: int) -> str:
     return FACE_CODE_DIMS[dim] if dim < len(FACE_CODE_DIMS) else f"detail {dim}"
 
 
-@dataclass(frozen=True)
-class FaceRangeReport:
-    """Valid frames, how many leave each range, and the largest excursion: |z| at (sequence, frame, dim) (a
-    sequence is a row of codes, a results.npy row)."""
-    frames: int
-    outside_training: int
-    outside_avatar: int
-    largest_z: float
+class Excursion(NamedTuple):
+    """One value of the codes: its place (sequence = a row of codes, frame, dim), the value, and how far it
+    goes (|z|, or cm-free code units beyond the plausible range)."""
     sequence: int
     frame: int
     dim: int
     value: float
-    mean: float
-    std: float
+    amount: float
 
-    def describe(self) -> str | None:
+    def where(self) -> str:
+        return f"{dim_name(self.dim)} = {self.value:.2f} at {self.frame / FPS:.1f} s of row {self.sequence}"
+
+
+@dataclass(frozen=True)
+class FaceRangeReport:
+    """Valid frames, how many leave each range, the largest |z| and the value furthest beyond a plausible
+    range (amount 0 when none is)."""
+    frames: int
+    outside_training: int
+    outside_avatar: int
+    largest_z: Excursion
+    furthest_outside: Excursion
+
+    def describe(self, normalizer: Normalizer) -> str | None:
         """One line saying how often and how far the codes leave the ranges; None when they never do."""
         if not (self.outside_training or self.outside_avatar):
             return None
-        lower, upper = (bound[self.dim] for bound in face_code_limits())
-        return (f"face codes leave the training range (|z| > {TRAINING_RANGE_Z:g}) in "
-                f"{100 * self.outside_training / self.frames:.1f} % of frames and the avatar's plausible ranges "
-                f"in {100 * self.outside_avatar / self.frames:.1f} % (clamped when rendered); largest: "
-                f"{dim_name(self.dim)} = {self.value:.2f} (|z| {self.largest_z:.1f}; training mean {self.mean:.2f}, "
-                f"std {self.std:.2f}; plausible {lower:g}..{upper:g}) at {self.frame / FPS:.1f} s of results row "
-                f"{self.sequence}")
+        z, out = self.largest_z, self.furthest_outside
+        line = (f"face codes leave the training range (|z| > {TRAINING_RANGE_Z:g}) in "
+                f"{100 * self.outside_training / self.frames:.1f} % of frames, the avatar's plausible ranges in "
+                f"{100 * self.outside_avatar / self.frames:.1f} % (clamped when rendered); largest |z| {z.amount:.1f}: "
+                f"{z.where()} (training mean {normalizer.mean['face'][z.dim]:.2f}, std "
+                f"{normalizer.std['face'][z.dim]:.2f})")
+        if self.outside_avatar:
+            lower, upper = (bound[out.dim] for bound in face_code_limits())
+            line += f"; furthest outside: {out.where()} (plausible {lower:g}..{upper:g})"
+        return line
+
+
+def _largest(amounts: np.ndarray, codes: np.ndarray) -> Excursion:
+    """The Excursion at the largest of amounts (N, T, 256)."""
+    sequence, frame, dim = np.unravel_index(int(np.argmax(amounts)), amounts.shape)
+    return Excursion(int(sequence), int(frame), int(dim), float(codes[sequence, frame, dim]),
+                     float(amounts[sequence, frame, dim]))
 
 
 def face_range_report(codes: np.ndarray, lengths: np.ndarray, normalizer: Normalizer) -> FaceRangeReport:
     """Check raw face codes (N, T, 256) with valid lengths (N,) against the training statistics of
     `normalizer` and the avatar's plausible ranges (module docstring)."""
     codes = np.asarray(codes, dtype=np.float64)
-    valid = np.arange(codes.shape[1])[None, :] < np.asarray(lengths)[:, None]
-    z = np.abs(normalizer.normalize(codes, "face")) * valid[..., None]
+    valid = (np.arange(codes.shape[1])[None, :] < np.asarray(lengths)[:, None])[..., None]
+    z = np.abs(normalizer.normalize(codes, "face")) * valid
     lower, upper = face_code_limits()
-    outside = ((codes < lower) | (codes > upper)).any(-1) & valid
-    sequence, frame, dim = np.unravel_index(int(np.argmax(z)), z.shape)
-    return FaceRangeReport(frames=int(valid.sum()), outside_training=int(((z > TRAINING_RANGE_Z).any(-1)).sum()),
-                           outside_avatar=int(outside.sum()), largest_z=float(z[sequence, frame, dim]),
-                           sequence=int(sequence), frame=int(frame), dim=int(dim),
-                           value=float(codes[sequence, frame, dim]), mean=float(normalizer.mean["face"][dim]),
-                           std=float(normalizer.std["face"][dim]))
+    beyond = (np.maximum(lower - codes, 0.0) + np.maximum(codes - upper, 0.0)) * valid
+    return FaceRangeReport(frames=int(valid.sum()), outside_training=int((z > TRAINING_RANGE_Z).any(-1).sum()),
+                           outside_avatar=int((beyond > 0).any(-1).sum()), largest_z=_largest(z, codes),
+                           furthest_outside=_largest(beyond, codes))

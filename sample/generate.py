@@ -103,7 +103,9 @@ class Inputs(NamedTuple):
 def audio_file_inputs(path: str, normalizer: Normalizer) -> Inputs:
     """One sample from an audio file."""
     raw, info = load_conversation_audio(path)
-    kind = "mono: partner channel = quiet noise" if info.channels == 1 else "stereo"
+    kind = "stereo" if info.channels == 2 and not info.as_mono else "mono: partner channel = quiet noise"
+    if info.as_mono:
+        kind = f"stereo with two identical channels, taken as {kind}"
     tqdm.write(f"[generate] {path}: {info.seconds:.1f} s at {info.sample_rate} Hz, {kind}, {info.frames} frames")
     audio = normalizer.normalize(torch.from_numpy(raw), "audio")[None]
     return Inputs(audio, raw[None], np.array([info.frames], np.int64), None, None)
@@ -161,7 +163,7 @@ def report_face_range(results: Results, normalizer: Normalizer) -> None:
     """One line when generated face codes leave the training range or the avatar's plausible ranges
     (sample/face_range.py); nothing when they stay inside."""
     codes = results.motions[:, :, 0].transpose(0, 2, 1)
-    line = face_range_report(codes, results.lengths, normalizer).describe()
+    line = face_range_report(codes, results.lengths, normalizer).describe(normalizer)
     if line:
         tqdm.write(f"[generate] {line}")
 

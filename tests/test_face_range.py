@@ -19,23 +19,27 @@ def normalizer(code_std):
 
 def test_codes_inside_both_ranges_say_nothing():
     codes = np.random.default_rng(0).uniform(0.0, 0.5, (2, 40, FACE_DIM))
-    codes[..., FACE_INDEX["jaw_open"]] = 0.3
-    report = face_range_report(codes, np.array([40, 40]), normalizer(0.25))
+    stats = normalizer(0.25)
+    report = face_range_report(codes, np.array([40, 40]), stats)
     assert report.frames == 80 and report.outside_training == report.outside_avatar == 0
-    assert report.describe() is None and report.largest_z <= 2.0
+    assert report.describe(stats) is None and report.largest_z.amount <= 2.0 and report.furthest_outside.amount == 0
 
 
-def test_the_largest_excursion_is_named_and_padding_ignored():
+def test_the_largest_excursions_are_named_and_padding_ignored():
     codes = np.zeros((2, 30, FACE_DIM))
-    codes[1, 15, FACE_INDEX["gaze_yaw"]] = 4.3  # out of both ranges
-    codes[0, 3, FACE_INDEX["smile"]] = 1.4  # out of the training range only: 14 stds, plausible up to 1.5
+    codes[1, 15, FACE_INDEX["smile"]] = 1.4  # out of the training range only: 14 stds, plausible up to 1.5
+    codes[0, 3, FACE_INDEX["jaw_open"]] = -0.5  # lips crossed by 1 cm: out of the plausible range only (5 stds)
+    codes[0, 4, FACE_INDEX["gaze_yaw"]] = 1.2  # out of the training range only
     codes[1, 25:, :] = 50.0  # padding
-    report = face_range_report(codes, np.array([30, 25]), normalizer(0.1))
+    stats = normalizer(0.1)
+    report = face_range_report(codes, np.array([30, 25]), stats)
     assert (report.outside_training, report.outside_avatar, report.frames) == (2, 1, 55)
-    assert (report.sequence, report.frame, report.dim) == (1, 15, FACE_INDEX["gaze_yaw"])
-    assert report.largest_z == pytest.approx(43.0) and report.largest_z > TRAINING_RANGE_Z and report.value == 4.3
-    line = report.describe()
-    assert "gaze_yaw = 4.30" in line and "|z| 43.0" in line and "3.6 % of frames" in line and "0.5 s" in line
+    assert report.largest_z[:4] == (1, 15, FACE_INDEX["smile"], 1.4) and report.largest_z.amount == pytest.approx(14)
+    assert report.furthest_outside[:4] == (0, 3, FACE_INDEX["jaw_open"], -0.5)
+    assert report.furthest_outside.amount == pytest.approx(0.42) and report.largest_z.amount > TRAINING_RANGE_Z
+    line = report.describe(stats)
+    assert "3.6 % of frames" in line and "1.8 %" in line and "smile = 1.40 at 0.5 s of row 1" in line
+    assert "furthest outside: jaw_open = -0.50 at 0.1 s of row 0 (plausible -0.08..1.5)" in line
 
 
 def test_generate_reports_in_one_line(capsys):
