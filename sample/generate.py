@@ -18,7 +18,8 @@ Face codes that leave the training range or the avatar's plausible ranges are re
 
 Flags are grouped by concern, one dataclass each (CONFIG_TYPES): GenerateConfig (model, inputs, output,
 batching), SamplingConfig (steps, sampler, guidance, repetitions, seed) and BodyConfig (the body's guide
-transformer --resume_trans and its nucleus mass --top_p); other concerns add theirs.
+transformer --resume_trans and its nucleus mass --top_p); other concerns add theirs. Guidance, sampler and
+steps not given as flags are the checkpoint folder's recommendation, its sampling.json (sample/recommended.py).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from sample.audio_input import load_conversation_audio
 from sample.body import BodyConfig, BodySampler
 from sample.face import FaceSampler
 from sample.face_range import face_range_report
+from sample.recommended import SAMPLING_FILE, checkpoint_folder, recommended_sampling
 from sample.results import Results, load_results, motion_rows, save_results
 from sample.windows import MotionSampler, SamplingConfig, WindowSample, sample_long
 from train.train_diffusion import load_diffusion_model
@@ -198,12 +200,25 @@ def render(plot: PlotConfig, data_format: str, results_path: Path, progress: boo
                           size=plot.render_size, progress=progress)
 
 
+def parse_flags(argv: list[str] | None = None) -> tuple:
+    """The CONFIG_TYPES instances of argv; sampling settings not given as flags come from the checkpoint
+    folder's sampling.json (sample/recommended.py) when it has one."""
+    description = ("Sample face codes or body poses from a trained diffusion model for the test split or any audio "
+                   "file, write results.npy (the original's layout, see sample/results.py) and, with --plot, mp4 "
+                   "videos. Guidance, sampler and steps default to the checkpoint folder's sampling.json.")
+    configs = parse_config(CONFIG_TYPES, argv, description=description)
+    recommended = recommended_sampling(configs[0].model_path) if configs[0].model_path else {}
+    if not recommended:
+        return configs
+    tqdm.write(f"[generate] {checkpoint_folder(configs[0].model_path) / SAMPLING_FILE} recommends "
+               f"{', '.join(f'--{key} {value}' for key, value in recommended.items())} (flags given win)")
+    return parse_config(CONFIG_TYPES, argv, description=description, defaults=recommended)
+
+
 def main(argv: list[str] | None = None) -> Path:
     """Parse the flags, sample (or take --face_codes/--pose_codes), write results.npy, render with --plot;
     returns the path of results.npy."""
-    configs = parse_config(CONFIG_TYPES, argv, description=(
-        "Sample face codes or body poses from a trained diffusion model for the test split or any audio file, "
-        "write results.npy (the original's layout, see sample/results.py) and, with --plot, mp4 videos."))
+    configs = parse_flags(argv)
     gen, settings, plot = configs[0], configs[1], configs[3]
     check_config(gen, settings)
     path = sample_to_file(gen, settings, configs)
