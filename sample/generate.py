@@ -102,6 +102,13 @@ class Inputs(NamedTuple):
     mask: torch.Tensor | None
 
 
+def audio_inputs(raw: np.ndarray, normalizer: Normalizer) -> Inputs:
+    """One sample from a conversation waveform raw (T*1600, 2) float32, 48 kHz, un-normalised (what
+    sample.audio_input.load_conversation_audio returns)."""
+    audio = normalizer.normalize(torch.from_numpy(raw), "audio")[None]
+    return Inputs(audio, raw[None], np.array([len(raw) // SAMPLES_PER_FRAME], np.int64), None, None)
+
+
 def audio_file_inputs(path: str, normalizer: Normalizer) -> Inputs:
     """One sample from an audio file."""
     raw, info = load_conversation_audio(path)
@@ -109,8 +116,7 @@ def audio_file_inputs(path: str, normalizer: Normalizer) -> Inputs:
     if info.as_mono:
         kind = f"stereo with two identical channels, taken as {kind}"
     tqdm.write(f"[generate] {path}: {info.seconds:.1f} s at {info.sample_rate} Hz, {kind}, {info.frames} frames")
-    audio = normalizer.normalize(torch.from_numpy(raw), "audio")[None]
-    return Inputs(audio, raw[None], np.array([info.frames], np.int64), None, None)
+    return audio_inputs(raw, normalizer)
 
 
 def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int, seed: int) -> Inputs:
@@ -127,11 +133,16 @@ def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int
     return Inputs(batch["audio"], raw, batch["lengths"].numpy(), batch["motion"], mask)
 
 
+def default_overlap(window: int) -> int:
+    """Frames shared by consecutive windows of long audio when --overlap is not given: 15 % of the window."""
+    return window * 3 // 20
+
+
 def sample_inputs(sampler: MotionSampler, inputs: Inputs, settings: SamplingConfig, gen: GenerateConfig,
                   window: int) -> WindowSample:
     """Sample every input in groups of batch_size // num_repetitions samples; rows (R*S, ...) rep-major."""
     samples, reps = len(inputs.audio), settings.num_repetitions
-    overlap = window * 3 // 20 if gen.overlap is None else gen.overlap
+    overlap = default_overlap(window) if gen.overlap is None else gen.overlap
     group = max(1, gen.batch_size // reps)
     motions, keyframes = [], []
     for first in tqdm(range(0, samples, group), desc="sample groups", disable=not gen.progress or samples <= group):

@@ -21,6 +21,10 @@ the same audio are stacked as (R, S, T, C) where a metric needs them. Formulas (
   when the lips overlap, so crossed lips count as far from open ones); lip mesh L2 = mean over lip vertices of |p_i - g_i|; lip vertex
   error LVE = max over lip vertices of |p_i - g_i| (as in MeshTalk / FaceFormer, with the Euclidean rather
   than the squared distance).
+- lip sync (face) = max over lags l in 0..LIP_SYNC_MAX_LAG of the Pearson correlation of the mouth opening
+  o[t] (vertical, avatar.face.mouth_opening) with the person's speech envelope e[t - l] (RMS of the speech
+  band, data_loaders/synthetic/audio_features.speech_envelope, linear): the mouth follows the sound up to
+  133 ms later. The synthetic data set's ground truth scores 0.82-0.88 (tiny preset, seed 0).
 - beat alignment (body) = mean over motion beats m of exp(-d_m^2 / (2 BEAT_SIGMA^2)), d_m the distance in
   frames from m to the nearest audio beat of its sequence (Bailando's score). Audio beats: the stressed
   syllables of the person's channel (data_loaders/synthetic/speech_events.py, the events the synthetic
@@ -50,6 +54,7 @@ LIP_CHUNK = 4096  # frames decoded to lip vertices at a time (memory)
 BEAT_SIGMA = 3.0  # frames (100 ms): tolerance of the beat alignment score
 SPEED_SMOOTHING = 1.0  # frames: std of the Gaussian that smooths the speed before its minima are taken
 BEAT_JOINTS = ("head_end", "l_middle1", "r_middle1")  # top of the head and the centre of each hand
+LIP_SYNC_MAX_LAG = 4  # frames
 
 
 def valid_mask(lengths: np.ndarray, frames: int) -> np.ndarray:
@@ -140,13 +145,26 @@ def lip_errors(pred: np.ndarray, gt: np.ndarray, lengths: np.ndarray) -> dict[st
     return dict(zip(("lip_vertical", "lip_horizontal", "lip_mesh_l2", "lip_lve"), (sums / len(pred_frames)).tolist()))
 
 
-def speed_of_poses(poses: np.ndarray) -> np.ndarray:
-    """(T,) speed (cm per frame) of the head and hands of poses (T, 104), T >= 2: the mean over BEAT_JOINTS
-    of |dp/dt|, p the joint's position relative to the root (forward kinematics of avatar/skeleton.py),
-    by central differences."""
+def lip_sync(opening: np.ndarray, envelope: np.ndarray, max_lag: int = LIP_SYNC_MAX_LAG) -> tuple[float, int]:
+    """(r, lag): the best correlation of the mouth opening (T,) with the speech envelope (T,) delayed by 0 to
+    max_lag frames, and that lag (module docstring); r is NaN when either is constant."""
+    best = (float("nan"), 0)
+    for lag in range(min(max_lag, len(opening) - 2) + 1):
+        o, e = opening[lag:], envelope[:len(envelope) - lag]
+        if o.std() > 0 and e.std() > 0:
+            r = float(np.corrcoef(o, e)[0, 1])
+            if np.isnan(best[0]) or r > best[0]:
+                best = (r, lag)
+    return best
+
+
+def speed_of_poses(poses: np.ndarray, joints: tuple[str, ...] = BEAT_JOINTS) -> np.ndarray:
+    """(T,) speed (cm per frame) of joints (default: the head and hands) of poses (T, 104), T >= 2: the mean
+    over the joints of |dp/dt|, p the joint's position relative to the root (forward kinematics of
+    avatar/skeleton.py), by central differences."""
     _, positions = forward_kinematics(torch.as_tensor(poses, dtype=torch.float64))
     positions = positions.numpy()
-    relative = positions[:, [JOINT_INDEX[name] for name in BEAT_JOINTS]] - positions[:, None, JOINT_INDEX["root"]]
+    relative = positions[:, [JOINT_INDEX[name] for name in joints]] - positions[:, None, JOINT_INDEX["root"]]
     return np.linalg.norm(np.gradient(relative, axis=0), axis=-1).mean(axis=1)
 
 

@@ -157,6 +157,17 @@ def test_lip_errors_ignore_padding():
     assert metrics.lip_errors(pred, gt, np.array([5]))["lip_lve"] > 0.0
 
 
+def test_lip_sync_finds_the_mouths_lag():
+    envelope = np.abs(np.random.default_rng(4).normal(size=300))  # independent from frame to frame
+    late = np.concatenate([np.zeros(2), envelope[:-2]])  # the mouth 2 frames after the sound
+    r, lag = metrics.lip_sync(late, envelope)
+    assert lag == 2 and r > 0.99
+    assert metrics.lip_sync(-late, envelope)[0] < 0.2  # a mouth closing on speech: no lag gives more than chance
+    early = np.concatenate([envelope[3:], np.zeros(3)])  # ahead of the sound: no lag in 0..4 fits
+    assert abs(metrics.lip_sync(early, envelope)[0]) < 0.2
+    assert np.isnan(metrics.lip_sync(np.ones(300), envelope)[0])
+
+
 def test_beat_alignment_terms_hand_computed():
     terms = metrics.beat_alignment_terms(np.array([10, 13, 30]), np.array([10, 20]), sigma=3.0)
     np.testing.assert_allclose(terms, [1.0, np.exp(-9 / 18), np.exp(-100 / 18)])
