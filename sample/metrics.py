@@ -18,9 +18,9 @@ the same audio are stacked as (R, S, T, C) where a metric needs them. Formulas (
 - lip errors (face codes), on the reference avatar's lip vertices (avatar/face.py, cm), per valid frame then
   averaged over frames: vertical and horizontal mouth opening error |o_pred - o_gt| (the mean absolute
   error, i.e. the per-frame L2 of a scalar; avatar.face.mouth_opening, whose vertical opening is negative
-  when the lips overlap, so crossed lips count as far from open ones); lip mesh L2 = mean over lip vertices of |p_i - g_i|; lip vertex
-  error LVE = max over lip vertices of |p_i - g_i| (as in MeshTalk / FaceFormer, with the Euclidean rather
-  than the squared distance).
+  when the lips overlap, so crossed lips count as far from open ones); lip mesh L2 = mean over lip vertices
+  of |p_i - g_i|; lip vertex error LVE = max over lip vertices of |p_i - g_i| (as in MeshTalk / FaceFormer,
+  with the Euclidean rather than the squared distance).
 - lip sync (face) = max over lags l in 0..LIP_SYNC_MAX_LAG of the Pearson correlation of the mouth opening
   o[t] (vertical, avatar.face.mouth_opening) with the person's speech envelope e[t - l] (RMS of the speech
   band, data_loaders/synthetic/audio_features.speech_envelope, linear): the mouth follows the sound up to

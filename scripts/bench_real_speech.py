@@ -238,7 +238,7 @@ def noise_for(recording: Recording, pool: list[np.ndarray], rng: np.random.Gener
 
 
 def copy_of(recording: Recording, variant: str, pool: list[np.ndarray], seed: int) -> np.ndarray:
-    """(N, C) float32: the recording as the variant (module docstring)."""
+    """(N, C) float32: the recording as the variant, one of VARIANTS (module docstring)."""
     audio = recording.audio.astype(np.float64)
     if variant == "minus20":
         audio = audio * 10 ** (-20 / 20)
@@ -251,8 +251,6 @@ def copy_of(recording: Recording, variant: str, pool: list[np.ndarray], seed: in
         band = sosfilt(butter(4, TELEPHONE_BAND_HZ, "bandpass", fs=SAMPLE_RATE, output="sos"), audio, axis=0)
         ratio = SAMPLE_RATE // TELEPHONE_RATE
         audio = resample_poly(resample_poly(band, 1, ratio, axis=0), ratio, 1, axis=0)[:len(audio)]
-    elif variant != "clean":
-        raise SystemExit(f"--variants: unknown copy {variant!r}; choose from {', '.join(VARIANTS)}")
     return np.clip(audio, -1.0, 1.0).astype(np.float32)
 
 
@@ -308,7 +306,8 @@ def measure(codes: np.ndarray, clean: np.ndarray, normalizer: Normalizer, speech
     opening = mouth_opening(lips)[0].numpy()
     report = face_range_report(codes[None], np.array([len(codes)]), normalizer)
     numbers = dict(crossed_percent=100 * float(lips_crossed(lips).double().mean()), max_z=report.largest_z.amount,
-                   max_z_dim=dim_name(report.largest_z.dim), outside_percent=100 * report.outside_avatar / report.frames)
+                   max_z_dim=dim_name(report.largest_z.dim),
+                   outside_percent=100 * report.outside_avatar / report.frames)
     if not speech:
         return dict(numbers, open_p95=float(np.percentile(opening, 95))), opening
     talking = speech_frames(clean[:, 0])[:len(codes)]
@@ -379,7 +378,8 @@ def table(rows: list[Row]) -> str:
     def cell(value, width, fmt):
         nan = isinstance(value, float) and np.isnan(value) or (fmt == "d" and value < 0)
         return f"{'-':>{width}}" if nan else f"{value:>{width}{fmt}}"
-    lines = [" ".join(f"{title:>{width}}" if k else f"{title:<{width}}" for k, (title, _, width, _) in enumerate(COLUMNS))]
+    lines = [" ".join(f"{title:>{width}}" if k else f"{title:<{width}}"
+                      for k, (title, _, width, _) in enumerate(COLUMNS))]
     for r in rows:
         values = asdict(r)
         lines.append(" ".join(f"{values[key]:<{width}}" if k == 0 else cell(values[key], width, fmt)

@@ -10,7 +10,8 @@ def test_the_folder_recommends_and_flags_win(tmp_path):
     (tmp_path / "model000000010.pt").write_bytes(b"")  # a model file: its folder is read
     assert recommended_sampling(tmp_path) == {} and sampling_settings(tmp_path) == SamplingConfig()
     write_recommended_sampling(tmp_path, {"guidance_param": 7.0, "timestep_respacing": "ddim7"})
-    assert recommended_sampling(tmp_path / "model000000010.pt") == {"guidance_param": 7.0, "timestep_respacing": "ddim7"}
+    recommended = {"guidance_param": 7.0, "timestep_respacing": "ddim7"}
+    assert recommended_sampling(tmp_path / "model000000010.pt") == recommended
     chosen = sampling_settings(tmp_path, guidance_param=None, sampler=None, num_repetitions=2)
     assert (chosen.guidance_param, chosen.timestep_respacing, chosen.sampler, chosen.num_repetitions) == (
         7.0, "ddim7", SamplingConfig().sampler, 2)
