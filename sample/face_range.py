@@ -36,7 +36,7 @@ def dim_name(dim: int) -> str:
 
 class Excursion(NamedTuple):
     """One value of the codes: its place (sequence = a row of codes, frame, dim), the value, and how far it
-    goes (|z|, or cm-free code units beyond the plausible range)."""
+    goes (|z|, or code units beyond the plausible range)."""
     sequence: int
     frame: int
     dim: int
