@@ -21,17 +21,18 @@ Processing (`Demo.run`, usable without a browser): the audio file is read by sam
 format, rate and length; mono = the person, the partner taken as quiet noise), --max_seconds at most. The
 face and the body are sampled with sample.generate's functions as ONE audio sample with num_samples
 repetitions (so the conditions are computed once), in overlapping windows when the audio is longer than the
-models' window, with --seed (the same audio and settings give the same videos). Defaults follow the
-original demo: classifier-free guidance 10 for the face and 2 for the body, top-p 0.97; steps and sampler
-are ours (DPM-Solver++ 20 steps instead of DDIM 100). Videos come from visualize.render_results.
+models' window, with --seed (the same audio and settings give the same videos). Guidance, sampler and steps
+are each model folder's recommendation (DIR/face/sampling.json, DIR/pose/sampling.json; sample/recommended.py)
+unless given as flags; top-p starts at 0.97 as in the original demo. Videos come from visualize.render_results.
 """
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Optional
 
 import gradio as gr
 
@@ -39,6 +40,7 @@ from data_loaders.format import SAMPLE_RATE
 from sample.body import BodySampler
 from sample.face import FaceSampler
 from sample.generate import GenerateConfig, Inputs, audio_file_inputs, build_results, sample_inputs
+from sample.recommended import sampling_settings
 from sample.results import Results, save_results
 from sample.windows import SamplingConfig
 from train.checkpoint import latest_checkpoint
@@ -75,10 +77,15 @@ class DemoConfig:
     device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
     size: int = arg(384, "pixels per view of the videos: a frame is size x 2*size (full body | face close-up)")
     max_seconds: float = arg(120.0, "longest audio accepted, in seconds (0: any length)")
-    timestep_respacing: str = arg("ddim20", "denoising steps (see sample.generate)")
-    sampler: Literal["dpmpp2m", "ddim", "ddpm"] = arg("dpmpp2m", "diffusion sampler (see sample.generate)")
-    face_guidance: float = arg(10.0, "classifier-free guidance scale of the face (original demo: 10)")
-    body_guidance: float = arg(2.0, "classifier-free guidance scale of the body (original demo: 2)")
+    timestep_respacing: Optional[str] = arg(None, "denoising steps of face and body (see sample.generate); none: "
+                                                  "each model folder's sampling.json")
+    sampler: Optional[Literal["dpmpp2m", "ddim", "ddpm"]] = arg(None, "diffusion sampler of face and body (see "
+                                                                      "sample.generate); none: each model "
+                                                                      "folder's sampling.json")
+    face_guidance: Optional[float] = arg(None, "classifier-free guidance scale of the face; none: "
+                                               "DIR/face/sampling.json")
+    body_guidance: Optional[float] = arg(None, "classifier-free guidance scale of the body; none: "
+                                               "DIR/pose/sampling.json")
     seed: int = arg(10, "seed of the sampling noise (original demo: 10)")
 
 
@@ -108,6 +115,10 @@ class Demo:
 
     def __init__(self, face: FaceSampler, body: BodySampler, config: DemoConfig):
         self.face, self.body, self.config = face, body, config
+        folder = Path(config.checkpoints)
+        common = dict(sampler=config.sampler, timestep_respacing=config.timestep_respacing, seed=config.seed)
+        self.face_settings = sampling_settings(folder / "face", guidance_param=config.face_guidance, **common)
+        self.body_settings = sampling_settings(folder / "pose", guidance_param=config.body_guidance, **common)
         self.output_root = Path(config.output_dir or tempfile.mkdtemp(prefix="a2p_demo_"))
         self.output_root.mkdir(parents=True, exist_ok=True)
 
@@ -122,11 +133,9 @@ class Demo:
         return cls(face, body, config)
 
     def sample(self, sampler: FaceSampler | BodySampler, inputs: Inputs, num_samples: int,
-               guidance: float) -> Results:
+               settings: SamplingConfig) -> Results:
         """num_samples repetitions of the one audio sample `inputs` (normalised for `sampler`), as results.npy."""
-        config = self.config
-        settings = SamplingConfig(num_repetitions=num_samples, timestep_respacing=config.timestep_respacing,
-                                  sampler=config.sampler, guidance_param=guidance, seed=config.seed)
+        settings = dataclasses.replace(settings, num_repetitions=num_samples)
         out = sample_inputs(sampler, inputs, settings, GenerateConfig(progress=False), sampler.window)
         return build_results(sampler, inputs, out, settings)
 
@@ -143,10 +152,10 @@ class Demo:
         if self.config.max_seconds and seconds > self.config.max_seconds:
             raise ValueError(f"the audio lasts {seconds:.1f} s; this page takes at most {self.config.max_seconds:g} "
                              f"s (start it with --max_seconds to change that)")
-        face = self.sample(self.face, face_inputs, num_samples, self.config.face_guidance)
+        face = self.sample(self.face, face_inputs, num_samples, self.face_settings)
         self.body.top_p = top_p
         body = self.sample(self.body, audio_file_inputs(audio_path, self.body.normalizer), num_samples,
-                           self.config.body_guidance)
+                           self.body_settings)
         sampled = time.perf_counter()
         folder = Path(tempfile.mkdtemp(prefix="request_", dir=self.output_root))
         files = [save_results(folder / "face_results.npy", face), save_results(folder / "body_results.npy", body)]

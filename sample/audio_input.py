@@ -10,6 +10,12 @@ What comes out is the official format's waveform (data_loaders/format.py), un-no
   -60 dBFS), drawn from a fixed seed so the same file always gives the same input. That is what the
   original demo feeds for its missing partner, and the room-noise level of the synthetic data set, so the
   model hears "the partner is silent" as in training (digital silence never occurs there).
+  Stereo whose two channels are (nearly) the same recording is mono in disguise (a mono MP3 decoded to
+  two channels, a mono file duplicated): the model would hear the partner say exactly what the person
+  says. `same_channels` decides it: correlation above SAME_CORRELATION = 0.99 and levels (RMS) within
+  SAME_LEVEL_DB = 1 dB (both channels silent counts too). Such a file is taken as mono (channel 0 = the
+  mean of the two) and `info.as_mono` is set, for the caller's one-line notice. A real conversation, even
+  with one voice leaking into the other's microphone, correlates far less.
 - length: zero-padded at the end to a whole number of 30 fps frames (SAMPLES_PER_FRAME = 1600 samples),
   i.e. at most 1599 samples (33 ms) of silence; `info.frames` is the padded length in frames.
 Errors (`AudioInputError`, a FormatError) name the file: unreadable / not audio, no samples, more than two
@@ -29,6 +35,8 @@ from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME, FormatError, rea
 
 PARTNER_NOISE_STD = 0.001
 PARTNER_NOISE_SEED = 0
+SAME_CORRELATION = 0.99
+SAME_LEVEL_DB = 1.0
 
 
 class AudioInputError(FormatError):
@@ -44,6 +52,7 @@ class AudioInfo:
     seconds: float  # duration of the file itself, before padding
     frames: int  # 30 fps frames of the returned audio (N = frames * 1600)
     padded_samples: int  # zeros appended at the end
+    as_mono: bool = False  # a stereo file whose channels are the same recording, taken as mono
 
 
 def to_48k(audio: np.ndarray, rate: int) -> np.ndarray:
@@ -54,8 +63,19 @@ def to_48k(audio: np.ndarray, rate: int) -> np.ndarray:
     return resample_poly(audio, SAMPLE_RATE // common, rate // common, axis=0).astype(np.float32)
 
 
+def same_channels(audio: np.ndarray) -> bool:
+    """Whether the two channels of (N, 2) audio are the same recording (module docstring)."""
+    left, right = np.asarray(audio, dtype=np.float64).T
+    levels = np.sqrt(np.mean(left ** 2)), np.sqrt(np.mean(right ** 2))
+    if min(levels) == 0.0:
+        return max(levels) == 0.0
+    correlation = np.mean((left - left.mean()) * (right - right.mean())) / (left.std() * right.std() + 1e-30)
+    return bool(correlation > SAME_CORRELATION and abs(20.0 * np.log10(levels[0] / levels[1])) < SAME_LEVEL_DB)
+
+
 def as_stereo(audio: np.ndarray, path: Path) -> np.ndarray:
-    """(N, 1 or 2) -> (N, 2): mono gets the quiet partner noise in channel 1 (module docstring)."""
+    """(N, 1 or 2) -> (N, 2): mono gets the quiet partner noise in channel 1 (module docstring); stereo is
+    kept (call `same_channels` first to take mono in disguise as mono)."""
     channels = audio.shape[1]
     if channels == 2:
         return audio
@@ -88,7 +108,10 @@ def load_conversation_audio(path: str | os.PathLike) -> tuple[np.ndarray, AudioI
         raise AudioInputError(f"{path}: holds NaN or infinite samples (a corrupt float WAV?); re-export it, "
                               f"e.g. `ffmpeg -i {path.name} -c:a pcm_s16le fixed.wav`")
     samples, channels = audio.shape
+    as_mono = channels == 2 and same_channels(audio)
+    if as_mono:
+        audio = audio.mean(axis=1, keepdims=True)
     audio, padding = pad_to_frames(to_48k(as_stereo(audio, path), rate))
     info = AudioInfo(path=path, sample_rate=rate, channels=channels, seconds=samples / rate,
-                     frames=len(audio) // SAMPLES_PER_FRAME, padded_samples=padding)
+                     frames=len(audio) // SAMPLES_PER_FRAME, padded_samples=padding, as_mono=as_mono)
     return np.ascontiguousarray(audio, dtype=np.float32), info

@@ -13,10 +13,13 @@ data_format: a `MotionSampler` class in SAMPLER_TYPES, built with `from_model(lo
 (options = every parsed flag, flat). Output: results.npy in --output_dir, by default the original's folder
 `<model folder>/samples_<name>_<niter>_seed<seed><suffix>` (<name> the model folder's name, <niter> the
 model file's step, <suffix> the sampler's `output_suffix`), plus `_<audio file name>` with --audio.
+Face codes that leave the training range or the avatar's plausible ranges are reported in one line
+(sample/face_range.py).
 
 Flags are grouped by concern, one dataclass each (CONFIG_TYPES): GenerateConfig (model, inputs, output,
 batching), SamplingConfig (steps, sampler, guidance, repetitions, seed) and BodyConfig (the body's guide
-transformer --resume_trans and its nucleus mass --top_p); other concerns add theirs.
+transformer --resume_trans and its nucleus mass --top_p); other concerns add theirs. Guidance, sampler and
+steps not given as flags are the checkpoint folder's recommendation, its sampling.json (sample/recommended.py).
 """
 from __future__ import annotations
 
@@ -36,6 +39,8 @@ from data_loaders.stats import Normalizer
 from sample.audio_input import load_conversation_audio
 from sample.body import BodyConfig, BodySampler
 from sample.face import FaceSampler
+from sample.face_range import face_range_report
+from sample.recommended import SAMPLING_FILE, checkpoint_folder, recommended_sampling
 from sample.results import Results, load_results, motion_rows, save_results
 from sample.windows import MotionSampler, SamplingConfig, WindowSample, sample_long
 from train.train_diffusion import load_diffusion_model
@@ -100,13 +105,21 @@ class Inputs(NamedTuple):
     starts: np.ndarray | None = None
 
 
+def audio_inputs(raw: np.ndarray, normalizer: Normalizer) -> Inputs:
+    """One sample from a conversation waveform raw (T*1600, 2) float32, 48 kHz, un-normalised (what
+    sample.audio_input.load_conversation_audio returns)."""
+    audio = normalizer.normalize(torch.from_numpy(raw), "audio")[None]
+    return Inputs(audio, raw[None], np.array([len(raw) // SAMPLES_PER_FRAME], np.int64), None, None)
+
+
 def audio_file_inputs(path: str, normalizer: Normalizer) -> Inputs:
     """One sample from an audio file."""
     raw, info = load_conversation_audio(path)
-    kind = "mono: partner channel = quiet noise" if info.channels == 1 else "stereo"
+    kind = "stereo" if info.channels == 2 and not info.as_mono else "mono: partner channel = quiet noise"
+    if info.as_mono:
+        kind = f"stereo with two identical channels, taken as {kind}"
     tqdm.write(f"[generate] {path}: {info.seconds:.1f} s at {info.sample_rate} Hz, {kind}, {info.frames} frames")
-    audio = normalizer.normalize(torch.from_numpy(raw), "audio")[None]
-    return Inputs(audio, raw[None], np.array([info.frames], np.int64), None, None)
+    return audio_inputs(raw, normalizer)
 
 
 def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int, seed: int) -> Inputs:
@@ -125,11 +138,16 @@ def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int
                   np.array(batch["start"], dtype=np.int64))
 
 
+def default_overlap(window: int) -> int:
+    """Frames shared by consecutive windows of long audio when --overlap is not given: 15 % of the window."""
+    return window * 3 // 20
+
+
 def sample_inputs(sampler: MotionSampler, inputs: Inputs, settings: SamplingConfig, gen: GenerateConfig,
                   window: int) -> WindowSample:
     """Sample every input in groups of batch_size // num_repetitions samples; rows (R*S, ...) rep-major."""
     samples, reps = len(inputs.audio), settings.num_repetitions
-    overlap = window * 3 // 20 if gen.overlap is None else gen.overlap
+    overlap = default_overlap(window) if gen.overlap is None else gen.overlap
     group = max(1, gen.batch_size // reps)
     motions, keyframes = [], []
     for first in tqdm(range(0, samples, group), desc="sample groups", disable=not gen.progress or samples <= group):
@@ -157,6 +175,15 @@ def build_results(sampler: MotionSampler, inputs: Inputs, out: WindowSample, set
                    audio=np.tile(inputs.raw_audio, (reps, 1, 1)), lengths=np.tile(inputs.lengths, reps),
                    keyframes=keyframes, scenes=inputs.scenes, starts=inputs.starts, num_samples=len(inputs.audio),
                    num_repetitions=reps, data_format=kind, fps=FPS)
+
+
+def report_face_range(results: Results, normalizer: Normalizer) -> None:
+    """One line when generated face codes leave the training range or the avatar's plausible ranges
+    (sample/face_range.py); nothing when they stay inside."""
+    codes = results.motions[:, :, 0].transpose(0, 2, 1)
+    line = face_range_report(codes, results.lengths, normalizer).describe(normalizer)
+    if line:
+        tqdm.write(f"[generate] {line}")
 
 
 def default_output_dir(model_file: Path, seed: int, suffix: str = "", audio: str | None = None) -> Path:
@@ -189,12 +216,25 @@ def render(plot: PlotConfig, data_format: str, results_path: Path, progress: boo
                           size=plot.render_size, progress=progress)
 
 
+def parse_flags(argv: list[str] | None = None) -> tuple:
+    """The CONFIG_TYPES instances of argv; sampling settings not given as flags come from the checkpoint
+    folder's sampling.json (sample/recommended.py) when it has one."""
+    description = ("Sample face codes or body poses from a trained diffusion model for the test split or any audio "
+                   "file, write results.npy (the original's layout, see sample/results.py) and, with --plot, mp4 "
+                   "videos. Guidance, sampler and steps default to the checkpoint folder's sampling.json.")
+    configs = parse_config(CONFIG_TYPES, argv, description=description)
+    recommended = recommended_sampling(configs[0].model_path) if configs[0].model_path else {}
+    if not recommended:
+        return configs
+    tqdm.write(f"[generate] {checkpoint_folder(configs[0].model_path) / SAMPLING_FILE} recommends "
+               f"{', '.join(f'--{key} {value}' for key, value in recommended.items())} (flags given win)")
+    return parse_config(CONFIG_TYPES, argv, description=description, defaults=recommended)
+
+
 def main(argv: list[str] | None = None) -> Path:
     """Parse the flags, sample (or take --face_codes/--pose_codes), write results.npy, render with --plot;
     returns the path of results.npy."""
-    configs = parse_config(CONFIG_TYPES, argv, description=(
-        "Sample face codes or body poses from a trained diffusion model for the test split or any audio file, "
-        "write results.npy (the original's layout, see sample/results.py) and, with --plot, mp4 videos."))
+    configs = parse_flags(argv)
     gen, settings, plot = configs[0], configs[1], configs[3]
     check_config(gen, settings)
     path = sample_to_file(gen, settings, configs)
@@ -230,6 +270,8 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
     out = sample_inputs(sampler, inputs, settings, gen, window)
     seconds = time.perf_counter() - started
     results = build_results(sampler, inputs, out, settings)
+    if sampler.data_format == "face":
+        report_face_range(results, sampler.normalizer)
     folder = Path(gen.output_dir) if gen.output_dir else default_output_dir(
         loaded.model_file, settings.seed, sampler.output_suffix, gen.audio)
     folder.mkdir(parents=True, exist_ok=True)

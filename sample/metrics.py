@@ -18,9 +18,10 @@ the same audio are stacked as (R, S, T, C) where a metric needs them. Formulas (
   repetitions of one audio (the original's "cross var"; 0 when every repetition is the same).
 - lip errors (face codes), on the reference avatar's lip vertices (avatar/face.py, cm), per valid frame then
   averaged over frames: vertical and horizontal mouth opening error |o_pred - o_gt| (the mean absolute
-  error, i.e. the per-frame L2 of a scalar); lip mesh L2 = mean over lip vertices of |p_i - g_i|; lip vertex
-  error LVE = max over lip vertices of |p_i - g_i| (as in MeshTalk / FaceFormer, with the Euclidean rather
-  than the squared distance).
+  error, i.e. the per-frame L2 of a scalar; avatar.face.mouth_opening, whose vertical opening is negative
+  when the lips overlap, so crossed lips count as far from open ones); lip mesh L2 = mean over lip vertices
+  of |p_i - g_i|; lip vertex error LVE = max over lip vertices of |p_i - g_i| (as in MeshTalk / FaceFormer,
+  with the Euclidean rather than the squared distance).
 - beat alignment (body) = mean over motion beats m of exp(-d_m^2 / (2 BEAT_SIGMA^2)), d_m the distance in
   frames from m to the nearest audio beat of its sequence (Bailando's score). Audio beats: the stressed
   syllables of the person's channel (data_loaders/synthetic/speech_events.py, the events the synthetic
@@ -56,10 +57,12 @@ frames relative to the chunk's first frame, from the scene's events file, data_l
   over the valid frames where the person speaks / the same over the frames where they do not. The speaking
   frames are the events' speech runs, or the voice activity of the person's channel where there are no events
   (data_loaders/synthetic/speech_events.voice_activity).
-- jaw-envelope correlation (face) = max over lags l in JAW_LAGS of the Pearson r of the pairs
-  (o[t + l], e[t]) pooled over the valid frames of all sequences: o the vertical mouth opening of the decoded
-  lip vertices (avatar/face.py mouth_opening), e the speech envelope of the person's channel
-  (data_loaders/synthetic/audio_features.speech_envelope); the lag (frames) is reported with it.
+- lip sync, or jaw-envelope correlation (face) = max over lags l in 0..LIP_SYNC_MAX_LAG of the Pearson r of
+  the pairs (o[t + l], e[t]) pooled over the valid frames of all sequences: o the vertical mouth opening of
+  the decoded lip vertices (avatar/face.py mouth_opening), e the speech envelope of the person's channel (RMS
+  of the speech band, data_loaders/synthetic/audio_features.speech_envelope, linear): the mouth follows the
+  sound up to 133 ms later; the lag (frames) is reported with it. The synthetic data set's ground truth
+  scores 0.82-0.88 per scene (tiny preset, seed 0).
 """
 from __future__ import annotations
 
@@ -91,7 +94,7 @@ NOD_PROMINENCE = 0.003  # rad/frame: how far a nod's velocity peak must rise abo
 NOD_TOLERANCE = 3  # frames (100 ms) between a detected and an annotated speaker nod
 CHANCE_SHIFTS = (0.2, 0.4, 0.6, 0.8)  # fractions of a sequence's length by which nods move for the chance level
 WRIST_JOINTS = ("l_wrist", "r_wrist")
-JAW_LAGS = range(5)  # frames by which the mouth may trail the sound
+LIP_SYNC_MAX_LAG = 4  # frames by which the mouth may trail the sound
 
 
 def valid_mask(lengths: np.ndarray, frames: int) -> np.ndarray:
@@ -183,7 +186,7 @@ def lip_errors(pred: np.ndarray, gt: np.ndarray, lengths: np.ndarray) -> dict[st
 
 
 def speed_of_poses(poses: np.ndarray, joints: tuple[str, ...] = BEAT_JOINTS) -> np.ndarray:
-    """(T,) speed (cm per frame) of `joints` (default: the head and hands) of poses (T, 104), T >= 2: the mean
+    """(T,) speed (cm per frame) of joints (default: the head and hands) of poses (T, 104), T >= 2: the mean
     over the joints of |dp/dt|, p the joint's position relative to the root (forward kinematics of
     avatar/skeleton.py), by central differences."""
     _, positions = forward_kinematics(torch.as_tensor(poses, dtype=torch.float64))
@@ -350,17 +353,25 @@ def _pearson(pairs: np.ndarray) -> float:
     return float(np.corrcoef(pairs.T)[0, 1])
 
 
+def lip_sync(openings: list[np.ndarray], envelopes: list[np.ndarray],
+             max_lag: int = LIP_SYNC_MAX_LAG) -> tuple[float, float]:
+    """(r, lag): the best Pearson r over lags 0..max_lag of mouth openings against speech envelopes delayed by
+    the lag, the pairs (o[t + lag], e[t]) pooled over the sequences (lists of (T_n,) arrays), and that lag
+    (module docstring); both NaN when no lag gives a defined r."""
+    by_lag = [_pearson(np.concatenate([np.stack([o[lag:], e[:len(e) - lag]], axis=1)
+                                       for o, e in zip(openings, envelopes)])) for lag in range(max_lag + 1)]
+    if np.isnan(by_lag).all():
+        return float("nan"), float("nan")
+    best = int(np.nanargmax(by_lag))
+    return by_lag[best], float(best)
+
+
 def jaw_envelope_correlation(codes: np.ndarray, audio: np.ndarray, lengths: np.ndarray) -> dict[str, float]:
     """{"jaw_env_r", "jaw_env_lag"} of face codes (N, T, 256) with audio (N, T*1600, 2) over the valid frames:
-    the best Pearson r over JAW_LAGS of the mouth opening against the person's speech envelope, and its lag
-    (module docstring); NaN when no lag gives a defined r."""
+    the `lip_sync` of the mouth openings against the person's speech envelopes (module docstring)."""
     openings, envelopes = [], []
     for n, length in enumerate(np.asarray(lengths)):
         openings.append(mouth_openings(codes[n, :length]))
         envelopes.append(speech_envelope(audio[n, :length * SAMPLES_PER_FRAME, 0]))
-    by_lag = [_pearson(np.concatenate([np.stack([o[lag:], e[:len(e) - lag]], axis=1)
-                                       for o, e in zip(openings, envelopes)])) for lag in JAW_LAGS]
-    if np.isnan(by_lag).all():
-        return {"jaw_env_r": float("nan"), "jaw_env_lag": float("nan")}
-    best = int(np.nanargmax(by_lag))
-    return {"jaw_env_r": by_lag[best], "jaw_env_lag": float(JAW_LAGS[best])}
+    r, lag = lip_sync(openings, envelopes)
+    return {"jaw_env_r": r, "jaw_env_lag": lag}

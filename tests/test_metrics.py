@@ -142,12 +142,33 @@ def test_lip_errors_grow_with_jaw_open_difference():
     assert large["lip_vertical"] > large["lip_horizontal"]  # opening the jaw is a vertical movement
 
 
+def test_lip_errors_see_crossed_lips():
+    # the lips crossed by jaw_open -1 are 2 cm further from an open mouth than closed lips, not nearer
+    gt = face_codes(3, 1.0)
+    closed = metrics.lip_errors(face_codes(3, 0.0), gt, np.array([3]))["lip_vertical"]
+    crossed = metrics.lip_errors(face_codes(3, -1.0), gt, np.array([3]))["lip_vertical"]
+    assert closed == pytest.approx(2.05, abs=0.05) and crossed == pytest.approx(2 * closed, rel=1e-6)
+
+
 def test_lip_errors_ignore_padding():
     gt = face_codes(5, 0.2)
     pred = face_codes(5, 0.2)
     pred[0, 3:] = face_codes(2, 1.0)
     assert metrics.lip_errors(pred, gt, np.array([3]))["lip_lve"] == pytest.approx(0.0, abs=1e-12)
     assert metrics.lip_errors(pred, gt, np.array([5]))["lip_lve"] > 0.0
+
+
+def test_lip_sync_finds_the_mouths_lag():
+    envelope = np.abs(np.random.default_rng(4).normal(size=300))  # independent from frame to frame
+    late = np.concatenate([np.zeros(2), envelope[:-2]])  # the mouth 2 frames after the sound
+    r, lag = metrics.lip_sync([late], [envelope])
+    assert lag == 2 and r > 0.99
+    assert metrics.lip_sync([-late], [envelope])[0] < 0.2  # a mouth closing on speech: no lag gives more than chance
+    early = np.concatenate([envelope[3:], np.zeros(3)])  # ahead of the sound: no lag in 0..4 fits
+    assert abs(metrics.lip_sync([early], [envelope])[0]) < 0.2
+    assert np.isnan(metrics.lip_sync([np.ones(300)], [envelope])[0])
+    halves = metrics.lip_sync([late[:150], late[150:]], [envelope[:150], envelope[150:]])  # pooled sequences
+    assert halves[1] == 2 and halves[0] > 0.98
 
 
 def test_beat_alignment_terms_hand_computed():

@@ -7,6 +7,10 @@ A run's `save_dir` holds:
     opt{step:09d}.pt       everything to resume exactly: {"model": raw state_dict, "ema": {parameter name:
                            fp32 tensor} or None, "optimizer": AdamW state_dict, "step": int, "config": dict};
                            only the newest few are kept (TrainConfig.keep_checkpoints)
+A folder made for sampling (the shipped checkpoints/, scripts/make_checkpoints.py) may also hold
+    sampling.json          the sampling settings recommended for the model (guidance, sampler, steps), which
+                           sample.generate, the quickstart and the demo use unless flags say otherwise
+                           (format and rules: sample/recommended.py)
 `step` counts the optimizer steps done. There is no scheduler or RNG state to store: the learning rate and
 the seeds of torch's RNG are functions of the step (train/loop.py). Files are written atomically (a temporary file, then os.replace),
 so a crash never leaves a half-written checkpoint behind.
