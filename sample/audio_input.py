@@ -6,10 +6,12 @@ What comes out is the official format's waveform (data_loaders/format.py), un-no
 - rate: resampled to 48 kHz with scipy.signal.resample_poly (polyphase FIR with a Kaiser window) by the
   reduced ratio 48000 / rate; 48 kHz input is passed through untouched.
 - channels: stereo is taken as is: channel 0 = the person to animate, channel 1 = the conversation partner.
-  Mono becomes channel 0, and channel 1 gets quiet Gaussian noise of std PARTNER_NOISE_STD = 0.001 (about
-  -60 dBFS), drawn from a fixed seed so the same file always gives the same input. That is what the
-  original demo feeds for its missing partner, and the room-noise level of the synthetic data set, so the
-  model hears "the partner is silent" as in training (digital silence never occurs there).
+  Mono becomes channel 0, and channel 1 gets quiet Gaussian noise PARTNER_NOISE_DB = 40 dB below the
+  person's speech level (`data_loaders.augment.speech_level`), drawn from a fixed seed so the same file
+  always gives the same input. That is how a silent partner's microphone sounds in the training data (room
+  noise some 35-40 dB below the speech; the original demo fed noise of a fixed std 0.001 instead), and it
+  scales with the file, so the input means the same at any level (the front end is loudness-invariant,
+  model/loudness.py).
   Stereo whose two channels are (nearly) the same recording is mono in disguise (a mono MP3 decoded to
   two channels, a mono file duplicated): the model would hear the partner say exactly what the person
   says. `same_channels` decides it: correlation above SAME_CORRELATION = 0.99 and levels (RMS) within
@@ -31,9 +33,10 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
+from data_loaders.augment import speech_level
 from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME, FormatError, read_wav
 
-PARTNER_NOISE_STD = 0.001
+PARTNER_NOISE_DB = 40.0
 PARTNER_NOISE_SEED = 0
 SAME_CORRELATION = 0.99
 SAME_LEVEL_DB = 1.0
@@ -85,7 +88,8 @@ def as_stereo(audio: np.ndarray, path: Path) -> np.ndarray:
             f"= the person to animate, channel 1 = the partner). Pick two channels with e.g. "
             f"`ffmpeg -i {path.name} -af \"pan=stereo|c0=c0|c1=c1\" stereo.wav` (change c0=/c1= to the "
             f"channels holding the person and the partner)")
-    partner = np.random.default_rng(PARTNER_NOISE_SEED).normal(0.0, PARTNER_NOISE_STD, len(audio))
+    level = speech_level(audio[:, :1]) * 10 ** (-PARTNER_NOISE_DB / 20)
+    partner = np.random.default_rng(PARTNER_NOISE_SEED).normal(0.0, level, len(audio))
     return np.stack([audio[:, 0], partner.astype(np.float32)], axis=1)
 
 
