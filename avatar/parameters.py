@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 DEG = math.pi / 180.0
 
 
@@ -141,3 +143,11 @@ def face_table_markdown() -> str:
     low, high = FACE_DETAIL_RANGE
     rows.append(f"| {len(FACE_CODE_TABLE)}.. | detail | {low:g} | {high:g} | small smooth skin deformations |")
     return "\n".join(rows)
+
+
+def translation_dims(nfeats: int) -> np.ndarray:
+    """(C,) bool: the root translation dims (cm) of a pose vector of the avatar's POSE_PARAMETERS layout (no dim
+    of any other layout)."""
+    if nfeats != len(POSE_PARAMETERS):
+        return np.zeros(nfeats, bool)
+    return np.array([p.axis.startswith("t") for p in POSE_PARAMETERS])

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from avatar.parameters import POSE_PARAMETERS
+from avatar.parameters import translation_dims
 from data_loaders.dataset import SocialDataset, collate
 from data_loaders.format import KEYFRAME_STEP
 from model.vqvae import ResidualVQVAE, VQConfig
@@ -78,9 +78,7 @@ def vq_loss(model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
 def rotation_dims(nfeats: int) -> np.ndarray:
     """(C,) bool: the joint-angle dims of a pose vector (the avatar's 104-parameter layout; every dim of any
     other layout counts as an angle)."""
-    if nfeats != len(POSE_PARAMETERS):
-        return np.ones(nfeats, bool)
-    return np.array([p.axis.startswith("r") for p in POSE_PARAMETERS])
+    return ~translation_dims(nfeats)
 
 
 @torch.no_grad()
