@@ -38,6 +38,7 @@ from sample.body import BodyConfig, BodySampler
 from sample.face import FaceSampler
 from sample.results import Results, load_results, motion_rows, save_results
 from sample.windows import MotionSampler, SamplingConfig, WindowSample, sample_long
+from train.original_layout import OriginalModelConfig
 from train.train_diffusion import load_diffusion_model
 from utils.config import arg, merged_dict, parse_config
 from utils.device import resolve_device, seed_everything
@@ -49,7 +50,8 @@ SAMPLER_TYPES = {"face": FaceSampler, "pose": BodySampler}  # data_format -> Mot
 class GenerateConfig:
     """Model, inputs, output folder and batching."""
     model_path: str = arg("", "model*.pt of a train.train_diffusion run (or its save_dir: the newest model "
-                              "file); args.json must be beside it (required)")
+                              "file); args.json must be beside it; the original's released face and pose runs "
+                              "work as they are (README) (required)")
     output_dir: str = arg("", "folder for results.npy (default: <model folder>/samples_<name>_<niter>_seed"
                               "<seed>[_<audio file name>], the original's name)")
     audio: Optional[str] = arg(None, "sample this audio file instead of the test split: any sample rate, mono "
@@ -84,7 +86,7 @@ class PlotConfig:
     render_size: int = arg(512, "pixels per view of the videos: frames are size x 2*size (body | face)")
 
 
-CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig]
+CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig, OriginalModelConfig]
 
 
 class Inputs(NamedTuple):
@@ -205,7 +207,7 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
     plot = configs[3]
     device = resolve_device(gen.device)
     seed_everything(settings.seed)
-    loaded = load_diffusion_model(gen.model_path, device)
+    loaded = load_diffusion_model(gen.model_path, device, merged_dict(*configs))
     if loaded.model.cfg.cond_drop_prob == 0 and settings.guidance_param != 1:
         tqdm.write(f"[generate] {loaded.model_file} was trained without condition dropout (cond_drop_prob 0): "
                    f"its null condition is untrained, so guidance is off (--guidance_param 1), as the original")

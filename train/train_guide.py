@@ -39,6 +39,7 @@ from model.guide import GuideConfig, GuideTransformer
 from model.vqvae import ResidualVQVAE, tokens_from_indices
 from train.checkpoint import load_model_checkpoint, resolve_model_file, resolve_recorded_path
 from train.loop import TrainConfig, TrainLoop
+from train.original_layout import load_original_guide, original_kind
 from train.train_vq import KeyframeDataConfig, keyframe_dataset, keyframes_and_mask, load_vq, rotation_dims
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
@@ -137,9 +138,12 @@ def train_guide(train_cfg: TrainConfig, data_cfg: GuideDataConfig, guide_cfg: Gu
     return loop.run()
 
 
-def load_guide(path: str | os.PathLike, device: torch.device | str = "cpu") -> Guide:
+def load_guide(path: str | os.PathLike, device: torch.device | str = "cpu", options: dict | None = None) -> Guide:
     """The guide of a train_guide checkpoint (model*.pt, EMA weights) or save_dir, and the VQ-VAE its
-    args.json names (resume_pth), both frozen in eval mode on `device`."""
+    args.json names (resume_pth), both frozen in eval mode on `device`; also the original's released guide
+    runs (train/original_layout.py; options: OriginalModelConfig's)."""
+    if original_kind(path) == "guide":
+        return Guide(*load_original_guide(path, device, options))
     model_file = resolve_model_file(path).resolve()
     state, config = load_model_checkpoint(model_file, device)
     if not config.get("resume_pth") or "audio_layers" not in config:

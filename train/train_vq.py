@@ -37,6 +37,7 @@ from data_loaders.format import KEYFRAME_STEP
 from model.vqvae import ResidualVQVAE, VQConfig
 from train.checkpoint import load_model_checkpoint, resolve_model_file
 from train.loop import TrainConfig, TrainLoop
+from train.original_layout import load_original_vq, original_kind
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
 
@@ -108,7 +109,10 @@ def evaluate_vq(model: ResidualVQVAE, dataset: SocialDataset, batch_size: int = 
 
 def load_vq(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[ResidualVQVAE, dict, Path]:
     """(frozen VQ-VAE in eval mode on `device`, its flat config, the model file) from a model*.pt file of
-    train.train_vq or its save_dir (then the newest model file)."""
+    train.train_vq or its save_dir (then the newest model file), or from the original's VQ run (its
+    net_iter*.pth or folder, train/original_layout.py)."""
+    if original_kind(path) == "vq":
+        return load_original_vq(path, device)
     path = resolve_model_file(path).resolve()
     state, config = load_model_checkpoint(path, device)
     if not {"codebook_size", "depth", "emb_width"} <= set(config):
