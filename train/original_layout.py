@@ -27,6 +27,7 @@ then ignored. Statistics go through data_loaders.stats.load_stats.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ SIGNATURES = {"diffusion": {"train_platform_type"}, "guide": {"out_dir", "dim"},
 LIP_FILE = Path("assets") / "iter-0200000.pt"
 GUIDE_FILE = re.compile(r"^iter-(\d+)\.pt$")
 VQ_FILE = re.compile(r"^net_iter(\d+)\.pth$")
-GUIDE_HEADS = 4  # hard-coded by the original
+TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
 
 
 @dataclass
@@ -134,11 +135,18 @@ def _empty_dict(*args) -> dict:
 
 def read_weights(path: Path) -> dict[str, Any]:
     """A torch.save file read with weights_only=True; globals outside torch's allow-list (a pickled scheduler
-    and its optimizer) become inert placeholders: nothing of them is imported, called or kept."""
+    and its optimizer) become inert placeholders: nothing of them is imported, called or kept. A pickle that
+    needs more than that (calling the method of an object, say) is refused with a ValueError."""
     unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     stand_ins = [(_empty_dict if name == "collections.defaultdict" else _Unread, name) for name in unsafe]
     with torch.serialization.safe_globals(stand_ins):
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            reason = next((line for line in lines if not line.startswith(TORCH_BOILERPLATE)), lines[-1])
+            raise ValueError(f"{path}: refused, it holds pickled objects that cannot be read without running "
+                             f"them ({reason})") from None
 
 
 def _entry(path: Path, key: str) -> dict[str, torch.Tensor]:
@@ -155,9 +163,9 @@ def _normalizer(args: dict, folder: Path, options: dict) -> tuple[Normalizer, Pa
     given = options.get("data_stats")
     if given:
         stats = Path(given)
-        stats_folder = stats if stats.is_dir() else stats.parent
-        if not stats.is_dir() and stats.name != STATS_FILE:
+        if stats.is_file() and stats.name != STATS_FILE:
             raise ValueError(f"--data_stats {given}: name the file {STATS_FILE} (or pass its folder)")
+        stats_folder = stats.parent if stats.name == STATS_FILE else stats
     else:
         stats_folder = _relative_to_origin(args.get("data_root") or ".", folder)
     return Normalizer(load_stats(stats_folder)), stats_folder / STATS_FILE

@@ -3,6 +3,9 @@
     python -m train.train_guide --resume_pth checkpoints/vq/c1_pose --data_root dataset/PXB184 \
         --save_dir checkpoints/guide/c1_pose
 
+The original's command line works as it is (--out_dir, --gn, --add_frame_cond 1, --resume_pth
+.../net_iter300000.pth: an a2p VQ run's model of that step, or the original's own VQ-VAE file).
+
 Per batch (windows of exactly --max_seq_length frames of the TRAIN scenes, as for the VQ-VAE):
     tokens     = tokens_from_indices(vq.encode(keyframes))       (B, K*depth), the frozen VQ in fp32
     token_mask = keyframe mask (B, K) repeated per level          padded keyframes carry no loss
@@ -51,8 +54,11 @@ TRAIN_DEFAULTS = dict(lr=2e-4, betas=(0.9, 0.99), weight_decay=0.1, batch_size=1
 @dataclass
 class GuideDataConfig(KeyframeDataConfig):
     """Training data of the guide: keyframe windows of a person folder, tokenised by a frozen VQ-VAE."""
-    resume_pth: str = arg("", "VQ-VAE checkpoint (model*.pt or save_dir of train.train_vq) whose tokens the "
+    resume_pth: str = arg("", "VQ-VAE checkpoint (model*.pt or save_dir of train.train_vq, also named as the "
+                              "original's <run>/net_iter{N}.pth, or the original's own VQ run) whose tokens the "
                               "guide learns to predict (required)")
+    gn: bool = arg(False, "accepted for the original's command lines: clip the gradient norm at 1.0, which "
+                          "--grad_clip 1.0 does by default")
 
 
 class Guide(NamedTuple):
@@ -169,11 +175,17 @@ def parse_args(argv: list[str] | None = None) -> tuple:
     resume_pth = peek.parse_known_args(argv)[0].resume_pth
     defaults = dict(TRAIN_DEFAULTS)
     if resume_pth:
-        _, vq_config = load_model_checkpoint(resume_pth)
+        try:
+            _, vq_config, _ = load_vq(resume_pth)
+        except (FileNotFoundError, ValueError) as error:
+            raise SystemExit(f"--resume_pth: {error}") from None
         defaults.update(codebook_size=vq_config.get("codebook_size"), depth=vq_config.get("depth"))
-    return parse_config([TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig], argv, defaults=defaults,
+    train_cfg, data_cfg, guide_cfg, audio_cfg = parse_config([TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig], argv, defaults=defaults,
                         description="Train the guide transformer: audio -> the VQ tokens of 1 fps body poses "
                                     "(sampled with nucleus sampling by sample.generate --resume_trans).")
+    if data_cfg.gn and not train_cfg.grad_clip:
+        train_cfg = dataclasses.replace(train_cfg, grad_clip=1.0)
+    return train_cfg, data_cfg, guide_cfg, audio_cfg
 
 
 def main(argv: list[str] | None = None) -> dict:
