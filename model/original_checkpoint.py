@@ -38,9 +38,9 @@ import torch
 from torch import nn
 
 from model.audio_encoder import AudioEncoderConfig
-from model.denoiser import DenoiserConfig, FiLMTransformer
+from model.denoiser import DenoiserConfig, FiLMTransformer, denoiser_preset
 from model.guide import GuideConfig, GuideTransformer
-from model.original_lip import OriginalLipRegressor, sinusoidal_positions
+from model.original_lip import VERTICES, OriginalLipRegressor
 from model.vqvae import ResidualVQVAE, VQConfig
 from model.wav2vec import NEVER_RUN, FEATURES
 
@@ -67,6 +67,21 @@ NEVER_RUN_PREFIXES = {"denoiser": tuple("audio_model." + p for p in NEVER_RUN["v
                       "lip": tuple("audio_encoder.wav2vec_model." + p for p in NEVER_RUN["wav2vec_large"]),
                       "vq": ("decoder.project_mean_shape.",)}
 LEADING_ONE = ("null_cond_embed", "null_cond_hidden", "null_pose_embed")  # stored (1, ...) by the original
+NULL_AUDIO_TOKENS, NULL_KEYFRAMES = 1998, 20  # the released models' null sequences (600 frames)
+
+
+def released_configs() -> dict:
+    """The a2p configs of the released models at the sizes of the original's README ({"face", "pose": (
+    DenoiserConfig, AudioEncoderConfig), "guide": (GuideConfig, AudioEncoderConfig), "vq": VQConfig}): the
+    face 8 layers x 8 heads, d 512, with the 2 + 4 layer lip regressor; the pose 6 x 8, d 256; the guide 6
+    layers, dim 64, two 1024-wide audio conv blocks; the VQ-VAE 4 x 1024 codes of 64."""
+    audio = AudioEncoderConfig(audio_encoder="vq_wav2vec")
+    original = dict(rotary="index", null_audio_tokens=NULL_AUDIO_TOKENS)
+    return {"face": (DenoiserConfig(**denoiser_preset("face", lip_dim=3 * VERTICES), **original), audio),
+            "pose": (DenoiserConfig(**denoiser_preset("pose"), post_net_width=256, null_keyframes=NULL_KEYFRAMES,
+                                    **original), audio),
+            "guide": (GuideConfig(audio_layers=0, audio_convs=2, token_table="shared", **original), audio),
+            "vq": VQConfig()}
 
 
 def original_name(key: str, kind: str) -> str:

@@ -20,7 +20,7 @@ from model import audio_encoder
 from model.denoiser import FiLMTransformer
 from model.guide import GuideTransformer
 from model.original_checkpoint import (denoiser_configs, guide_config, load_original_state, original_state,
-                                       original_vq, vq_config)
+                                       original_vq, released_configs, vq_config)
 from model.original_lip import OriginalLipRegressor
 from model.vqvae import ResidualVQVAE
 from model.wav2vec import NEVER_RUN, VQWav2VecEncoder, Wav2VecLargeEncoder
@@ -329,15 +329,16 @@ def test_released_sizes_have_the_originals_keys_and_shapes():
     fairseq = json.loads((FIXTURES / "wav2vec_full_size_keys.json").read_text())
     real_fairseq = {"audio_model.": "vq-wav2vec", "lip_model.audio_encoder.wav2vec_model.": "wav2vec_large",
                     "audio_encoder.wav2vec_model.": "wav2vec_large"}
+    released = released_configs()  # the sizes read from each listing's shapes are the released configs
+    assert denoiser_configs(meta_state(listings["face_denoiser"]["keys"]), heads=8) == released["face"]
+    assert denoiser_configs(meta_state(listings["pose_denoiser"]["keys"]), heads=8) == released["pose"]
+    assert guide_config(meta_state(listings["guide_transformer"]["keys"]), depth=4) == released["guide"][0]
+    assert vq_config(meta_state(listings["vqvae"]["keys"])) == released["vq"]
     with torch.device("meta"):
-        face_cfg, audio_cfg = denoiser_configs(meta_state(listings["face_denoiser"]["keys"]), heads=8)
-        pose_cfg, _ = denoiser_configs(meta_state(listings["pose_denoiser"]["keys"]), heads=8)
-        modules = {"face_denoiser": ("denoiser", FiLMTransformer(face_cfg, audio_cfg)),
-                   "pose_denoiser": ("denoiser", FiLMTransformer(pose_cfg, audio_cfg)),
-                   "guide_transformer": ("guide", GuideTransformer(
-                       guide_config(meta_state(listings["guide_transformer"]["keys"]), depth=4), audio_cfg)),
-                   "vqvae": ("vq", ResidualVQVAE(vq_config(meta_state(listings["vqvae"]["keys"])))),
-                   "lip_regressor": ("lip", OriginalLipRegressor())}
+        modules = {"face_denoiser": ("denoiser", FiLMTransformer(*released["face"])),
+                   "pose_denoiser": ("denoiser", FiLMTransformer(*released["pose"])),
+                   "guide_transformer": ("guide", GuideTransformer(*released["guide"])),
+                   "vqvae": ("vq", ResidualVQVAE(released["vq"])), "lip_regressor": ("lip", OriginalLipRegressor())}
         lip_of_face = original_state(OriginalLipRegressor(), "lip")
     for name, (kind, model) in modules.items():
         listing = listings[name]
