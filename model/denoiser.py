@@ -40,8 +40,8 @@ from torch import nn
 
 from data_loaders.format import FACE_DIM, FPS, KEYFRAME_STEP, POSE_DIM
 from model.audio_encoder import AudioEncoderConfig, build_audio_encoder
-from model.layers import (EncoderLayer, FiLMDecoderLayer, SinusoidalTimestepEmbedding, frame_seconds, null_like,
-                          xavier_init)
+from model.layers import (EncoderLayer, FiLMDecoderLayer, SinusoidalTimestepEmbedding, check_null_length,
+                          frame_seconds, null_like, xavier_init)
 from utils.config import arg
 from utils.rng import per_sample_uniform
 
@@ -166,6 +166,7 @@ class FiLMTransformer(nn.Module):
                              f"(lip_dim = {self.cfg.lip_dim})")
         if lip_vertices is not None:
             features = torch.cat((features, at_token_rate(lip_vertices.to(features.dtype), features.shape[1])), dim=-1)
+        check_null_length(self.null_cond_embed, features.shape[1], "audio tokens")
         tokens = self.cond_projection(features)
         blocks = self.cfg.rotary != "index"
         frame_padding = None if mask is None or not blocks else ~mask.bool()

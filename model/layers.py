@@ -308,12 +308,17 @@ def null_like(null: torch.Tensor, like: torch.Tensor, what: str) -> torch.Tensor
     """A learned null condition shaped like `like` (B, L, d): a vector (d,) broadcast over any L, or a learned
     sequence (N, d) truncated to its first L rows (the original's, which limits L to N)."""
     if null.dim() == 2:
-        if like.shape[1] > null.shape[0]:
-            raise ValueError(f"{like.shape[1]} {what} exceed the {null.shape[0]} of the model's learned null "
-                             f"sequence (the original's models take windows of at most 600 frames = 20 s); "
-                             f"sample with --max_seq_length 600 or less")
+        check_null_length(null, like.shape[1], what)
         null = null[:like.shape[1]]
     return null.to(like.dtype).expand_as(like)
+
+
+def check_null_length(null: torch.Tensor, length: int, what: str) -> None:
+    """ValueError when a learned null sequence (N, d) is shorter than `length` tokens of a condition."""
+    if null.dim() == 2 and length > null.shape[0]:
+        raise ValueError(f"{length} {what} exceed the {null.shape[0]} of the model's learned null sequence (the "
+                         f"original's models take windows of at most 600 frames = 20 s); sample with "
+                         f"--max_seq_length 600 or less")
 
 
 class SinusoidalTimestepEmbedding(nn.Module):

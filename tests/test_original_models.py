@@ -17,7 +17,7 @@ import torch
 
 from diffusion import GaussianDiffusion, guided_denoiser, make_schedule, sample
 from model import audio_encoder
-from model.denoiser import FiLMTransformer
+from model.denoiser import DenoiserConfig, FiLMTransformer
 from model.guide import GuideTransformer
 from model.original_checkpoint import (denoiser_configs, guide_config, load_original_state, original_state,
                                        original_vq, released_configs, vq_config)
@@ -356,3 +356,14 @@ def test_released_sizes_have_the_originals_keys_and_shapes():
     for name in ("face_denoiser", "pose_denoiser", "guide_transformer"):  # the frozen audio models excluded
         trainable = sum(p.numel() for p in modules[name][1].parameters() if p.requires_grad)
         assert trainable == listings[name]["trainable_parameters"], name
+
+
+def test_a_window_longer_than_the_null_sequences_is_refused_with_the_reason():
+    """The original's null conditions are learned sequences (1998 audio tokens = 600 frames): a longer
+    window cannot be guided, and is refused before any sampling."""
+    cfg = DenoiserConfig(latent_dim=16, layers=1, heads=2, ff_size=16, num_cond_layers=0, rotary="index",
+                         null_audio_tokens=8)
+    model = FiLMTransformer(cfg, audio_encoder.AudioEncoderConfig(n_mels=8, audio_hidden=8, audio_channel_dim=4))
+    model.encode_condition(torch.zeros(1, 8 * 1600, 2))
+    with pytest.raises(ValueError, match=r"9 audio tokens exceed the 8 .* --max_seq_length 600 or less"):
+        model.encode_condition(torch.zeros(1, 9 * 1600, 2))
