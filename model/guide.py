@@ -175,7 +175,8 @@ class GuideTransformer(nn.Module):
 
     def memory_positions(self, cond: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """Rotary positions of the memory: its frames in seconds, or None (token indices, rotary "index")."""
-        return None if self.cfg.rotary == "index" else frame_seconds(cond["memory"].shape[1], device=cond["memory"].device)
+        memory = cond["memory"]
+        return None if self.cfg.rotary == "index" else frame_seconds(memory.shape[1], device=memory.device)
 
     def _input_ids(self, prefix: torch.Tensor) -> torch.Tensor:
         """(B, n) tokens -> (B, n + 1) embedding rows: start row, then code + level * codebook_size (the shared

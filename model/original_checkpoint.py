@@ -62,8 +62,9 @@ RULES = {
     + ATTENTION_RULES,
     "vq": [(r"^quantizer\.levels\.(\d+)\.", r"quantizer.layers.\1._codebook.")],
 }
-NEVER_RUN_PREFIXES = {"denoiser": tuple("audio_model." + p for p in NEVER_RUN["vq_wav2vec"]) + ("transformer.", "tokenizer."),
-                      "guide": tuple("audio_model." + p for p in NEVER_RUN["vq_wav2vec"]),
+VQ_WAV2VEC_NEVER_RUN = tuple("audio_model." + p for p in NEVER_RUN["vq_wav2vec"])
+NEVER_RUN_PREFIXES = {"denoiser": VQ_WAV2VEC_NEVER_RUN + ("transformer.", "tokenizer."),
+                      "guide": VQ_WAV2VEC_NEVER_RUN,
                       "lip": tuple("audio_encoder.wav2vec_model." + p for p in NEVER_RUN["wav2vec_large"]),
                       "vq": ("decoder.project_mean_shape.",)}
 LEADING_ONE = ("null_cond_embed", "null_cond_hidden", "null_pose_embed")  # stored (1, ...) by the original
@@ -131,19 +132,22 @@ def original_state(model: nn.Module, kind: str) -> dict[str, torch.Tensor]:
     return {**out, **{name: value.detach().clone() for name, value in derived_tensors(model, kind).items()}}
 
 
-def load_original_state(model: nn.Module, state: dict[str, torch.Tensor], kind: str, source: str = "state dict") -> None:
+def load_original_state(model: nn.Module, state: dict[str, torch.Tensor], kind: str,
+                        source: str = "state dict") -> None:
     """Load an original state dict into `model` strictly: every weight of the model must be there and every
     key of `state` used, except derived tensors (checked) and keys the original never runs (dropped).
     ValueError naming `source` and the keys otherwise."""
     expected = _parts(model, kind)
     derived = derived_tensors(model, kind)
-    unexpected = [k for k in state if k not in expected and k not in derived and not k.startswith(NEVER_RUN_PREFIXES[kind])]
+    unexpected = [k for k in state
+                  if k not in expected and k not in derived and not k.startswith(NEVER_RUN_PREFIXES[kind])]
     missing = [k for k in expected if k not in state]
     if unexpected or missing:
         raise ValueError(f"{source}: not the original's {kind} layout for these sizes (missing {missing[:4]}, "
                          f"unexpected {unexpected[:4]})")
     for name, value in derived.items():
-        if name in state and (state[name].shape != value.shape or not torch.allclose(state[name].float(), value, atol=1e-6)):
+        stored = state.get(name)
+        if stored is not None and (stored.shape != value.shape or not torch.allclose(stored.float(), value, atol=1e-6)):
             raise ValueError(f"{source}: {name} differs from what a2p computes; this checkpoint was made with "
                              f"other settings than the original's")
     own = model.state_dict()

@@ -79,8 +79,8 @@ def guide_state_real() -> dict:
     """The guide fixture's decoder with real-layout vq-wav2vec keys and 1024-wide audio convs in place of the
     stand-in's 256 (one block, seeded weights stored as zero-stride views, so the file stays small)."""
     fixture = load_fixture("guide_transformer")["state_dict"]
-    state = with_real_fairseq({k: v for k, v in fixture.items() if not k.startswith(("pre_audio.", "cond_projection."))},
-                              "audio_model.", "vq_wav2vec", "audio_model.")
+    decoder = {k: v for k, v in fixture.items() if not k.startswith(("pre_audio.", "cond_projection."))}
+    state = with_real_fairseq(decoder, "audio_model.", "vq_wav2vec", "audio_model.")
     generator = torch.Generator().manual_seed(0)
     width = 1024
     for index, kernel in zip(range(0, 21, 3), (3,) * 6 + (1,)):
@@ -129,15 +129,16 @@ def make_original_tree(root: Path) -> Path:
     released layout (tiny fixture sizes, real-layout fairseq keys) and root/dataset/PXB184/data_stats.pth (the
     original's real file). Returns root."""
     checkpoints = root / "checkpoints"
-    for data_format, heads, layers, extra in (("face", 8, 2, {}), ("pose", 8, 2, {"lambda_vel": 2.0, "add_frame_cond": 1.0})):
-        args = {**DIFFUSION_ARGS, "data_format": data_format, "heads": heads, "layers": layers, "lambda_vel": 0.0,
+    for data_format, extra in (("face", {}), ("pose", {"lambda_vel": 2.0, "add_frame_cond": 1.0})):
+        args = {**DIFFUSION_ARGS, "data_format": data_format, "heads": 8, "layers": 2, "lambda_vel": 0.0,
                 "add_frame_cond": None, "save_dir": f"checkpoints/diffusion/c1_{data_format}", **extra}
         run = write_run(checkpoints / "diffusion" / f"c1_{data_format}", args)
         torch.save(denoiser_state_real(f"{data_format}_denoiser"), run / f"model{STEP:09d}.pt")
     vq_run = write_run(checkpoints / "vq" / "c1_pose", {**VQ_ARGS, "out_dir": "checkpoints/vq/c1_pose"})
     vq_file(vq_run / "net_iter300000.pth")
-    guide_run = write_run(checkpoints / "guide" / "c1_pose", {**GUIDE_ARGS, "out_dir": "checkpoints/guide/c1_pose",
-                                                              "resume_pth": "checkpoints/vq/c1_pose/net_iter300000.pth"})
+    guide_run = write_run(checkpoints / "guide" / "c1_pose",
+                          {**GUIDE_ARGS, "out_dir": "checkpoints/guide/c1_pose",
+                           "resume_pth": "checkpoints/vq/c1_pose/net_iter300000.pth"})
     (guide_run / "checkpoints").mkdir()
     torch.save({"iteration": STEP, "model_state_dict": guide_state_real(), "optimizer_state_dict": {}},
                guide_run / "checkpoints" / f"iter-{STEP:07d}.pt")

@@ -65,9 +65,10 @@ def test_generate_runs_the_original_face_and_body_and_renders_them(tree, talk, t
     face_file = tree / "checkpoints" / "diffusion" / "c1_face" / f"model{STEP:09d}.pt"
     face_path = generate.main(["--model_path", str(face_file), "--audio", str(talk), "--guidance_param", "10", *FAST])
     guide_file = tree / "checkpoints" / "guide" / "c1_pose" / "checkpoints" / f"iter-{STEP:07d}.pt"
-    body_path = generate.main(["--model_path", str(tree / "checkpoints" / "diffusion" / "c1_pose"), "--audio", str(talk),
-                               "--resume_trans", str(guide_file), "--max_seq_length", "60", "--guidance_param", "2",
-                               "--face_codes", str(face_path), "--plot", "--render_size", "64", *FAST])
+    body_path = generate.main(["--model_path", str(tree / "checkpoints" / "diffusion" / "c1_pose"),
+                               "--audio", str(talk), "--resume_trans", str(guide_file), "--max_seq_length", "60",
+                               "--guidance_param", "2", "--face_codes", str(face_path), "--plot", "--render_size", "64",
+                               *FAST])
     said = capsys.readouterr().out
     assert f"{face_file}: the original's face model (2 layers x 8 heads, d 128" in said
     assert "its own lip regressor" in said and f"stats {tree / 'dataset' / PERSON / STATS_FILE}" in said

@@ -191,7 +191,8 @@ def test_pose_denoiser_reproduces_the_original(stand_in):
 def test_guide_transformer_reproduces_the_original(stand_in):
     fixture = load_fixture("guide_transformer")
     state = fixture["state_dict"]
-    model = GuideTransformer(guide_config(state, depth=4), stand_in(state["audio_model.feature_extractor.conv.weight"].shape[0]))
+    width = state["audio_model.feature_extractor.conv.weight"].shape[0]
+    model = GuideTransformer(guide_config(state, depth=4), stand_in(width))
     load_original_state(model, state, "guide", "guide_transformer.pt")
     model.eval()
     seen = {name: recorder(module) for name, module in
@@ -348,7 +349,8 @@ def test_released_sizes_have_the_originals_keys_and_shapes():
         for prefix, fairseq_name in real_fairseq.items():
             if any(k.startswith(prefix) for k in stubs):
                 real = fairseq[fairseq_name]
-                expected.update({prefix + k: v for k, v in real["keys"].items() if k not in real["keys_not_run_by_a2p"]})
+                expected.update({prefix + k: v for k, v in real["keys"].items()
+                                 if k not in real["keys_not_run_by_a2p"]})
         exported = {k: list(v.shape) for k, v in original_state(model, kind).items()}
         if name == "face_denoiser":
             exported.update({"lip_model." + k: list(v.shape) for k, v in lip_of_face.items()})

@@ -199,8 +199,9 @@ def load_original_diffusion(path: str | os.PathLike, device: torch.device | str 
     activation = options.get("wav2vec_activation", "gelu")
     model, own_lip = original_denoiser(state, int(args["heads"]), activation, str(model_file))
     normalizer, stats_file = _normalizer(args, folder, options)
-    config = {**args, **merged_dict(model.cfg), "diffusion_steps": 1000, "cond_drop_prob": args.get("cond_mask_prob", 0.2),
-              "data_root": str(stats_file.parent), "max_seq_length": int(args.get("max_seq_length") or 600),
+    config = {**args, **merged_dict(model.cfg), "diffusion_steps": 1000,  # the original ignored its flag
+              "cond_drop_prob": args.get("cond_mask_prob", 0.2), "data_root": str(stats_file.parent),
+              "max_seq_length": int(args.get("max_seq_length") or 600),
               "noise_schedule": args.get("noise_schedule", "cosine")}
     cfg = model.cfg
     tqdm.write(f"[original] {model_file}: the original's {args['data_format']} model ({cfg.layers} layers x "

@@ -169,7 +169,8 @@ def load_guide(path: str | os.PathLike, device: torch.device | str = "cpu", opti
 
 def parse_args(argv: list[str] | None = None) -> tuple:
     """(TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig); --codebook_size and --depth default
-    to those of the VQ-VAE named by --resume_pth."""
+    to those of the VQ-VAE named by --resume_pth (a missing one ends the command with a one-line message);
+    --gn turns gradient clipping at 1.0 back on after --grad_clip 0."""
     peek = argparse.ArgumentParser(add_help=False)
     peek.add_argument("--resume_pth", default="")
     resume_pth = peek.parse_known_args(argv)[0].resume_pth
@@ -180,9 +181,10 @@ def parse_args(argv: list[str] | None = None) -> tuple:
         except (FileNotFoundError, ValueError) as error:
             raise SystemExit(f"--resume_pth: {error}") from None
         defaults.update(codebook_size=vq_config.get("codebook_size"), depth=vq_config.get("depth"))
-    train_cfg, data_cfg, guide_cfg, audio_cfg = parse_config([TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig], argv, defaults=defaults,
-                        description="Train the guide transformer: audio -> the VQ tokens of 1 fps body poses "
-                                    "(sampled with nucleus sampling by sample.generate --resume_trans).")
+    train_cfg, data_cfg, guide_cfg, audio_cfg = parse_config(
+        [TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig], argv, defaults=defaults,
+        description="Train the guide transformer: audio -> the VQ tokens of 1 fps body poses (sampled with "
+                    "nucleus sampling by sample.generate --resume_trans).")
     if data_cfg.gn and not train_cfg.grad_clip:
         train_cfg = dataclasses.replace(train_cfg, grad_clip=1.0)
     return train_cfg, data_cfg, guide_cfg, audio_cfg
