@@ -6,7 +6,7 @@ original, and are dicts of batch-first tensors, so guidance can torch.cat a cond
 `null_condition` along the batch and run one forward pass:
 
     "memory"        (B, T, d)  audio tokens, one per motion frame (face: + lip vertices), after the
-                               condition encoder layers (face)
+                               condition encoder layers (face); (B, L, d) at 100 Hz with vq_wav2vec
     "pooled"        (B, d)     MLP(masked mean of the audio tokens): the audio part of the FiLM vector
     "guide"         (B, K, d)  pose only: LayerNorm(Linear(keyframes)), keyframe k at k seconds
     "frame_padding" (B, T)     only when a mask was given: True = padded frame (blocked as attention key)

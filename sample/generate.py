@@ -15,8 +15,10 @@ data_format: a `MotionSampler` class in SAMPLER_TYPES, built with `from_model(lo
 model file's step, <suffix> the sampler's `output_suffix`), plus `_<audio file name>` with --audio.
 
 Flags are grouped by concern, one dataclass each (CONFIG_TYPES): GenerateConfig (model, inputs, output,
-batching), SamplingConfig (steps, sampler, guidance, repetitions, seed) and BodyConfig (the body's guide
-transformer --resume_trans and its nucleus mass --top_p); other concerns add theirs.
+batching), SamplingConfig (steps, sampler, guidance, repetitions, seed), BodyConfig (the body's guide
+transformer --resume_trans and its nucleus mass --top_p) and OriginalModelConfig (the original's released
+models, which --model_path and --resume_trans take as they are: train/original_layout.py); other concerns
+add theirs.
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ import torch
 
 from data_loaders.format import FACE_DIM, POSE_DIM, STATS_FILE, FormatError
 from data_loaders.stats import Normalizer, load_stats
-from demo.demo import model_folders
+from demo.demo import Demo, DemoConfig, model_folders
 from sample import evaluate, generate
 from sample.results import load_results
 from tests.data_fixtures import make_person_folder
@@ -177,13 +177,15 @@ def test_the_vq_file_is_read_without_running_its_pickled_objects(tree, tmp_path)
         assert "\n" not in str(refused.value) and not marker.exists()
 
 
-def test_the_demo_finds_the_original_tree(tree):
+def test_the_demo_loads_the_original_tree(tree):
+    """demo.demo --checkpoints <the original's checkpoints/ tree> finds and loads the face and body models."""
     folders = model_folders(tree / "checkpoints")
     assert folders == {"face": tree / "checkpoints" / "diffusion" / "c1_face",
                        "pose": tree / "checkpoints" / "diffusion" / "c1_pose",
                        "guide": tree / "checkpoints" / "guide" / "c1_pose"}
-    guide = load_guide(folders["guide"], "cpu")
-    assert guide.model_file.name == f"iter-{STEP:07d}.pt" and guide.vq.cfg.codebook_size == 1024
+    demo = Demo.load(DemoConfig(checkpoints=str(tree / "checkpoints"), device="cpu", output_dir=str(tree / "demo")))
+    assert demo.face.lip is not None and demo.face.model.cfg.rotary == "index"
+    assert demo.body.guide.model_file.name == f"iter-{STEP:07d}.pt" and demo.body.guide.vq.cfg.codebook_size == 1024
 
 
 README_TRAINING = [  # the original's README, as it is

@@ -10,6 +10,7 @@ which the tests put inside a2p's encoders; the fairseq models themselves are che
 """
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -96,6 +97,20 @@ def test_vq_wav2vec_feature_extractor_is_fairseqs(activation, outputs):
             assert_close(encoder(audio), fixture["outputs"]["a2p_encode_audio"])
 
 
+def test_a_fairseq_checkpoint_gives_the_front_end_its_weights_and_activation(tmp_path):
+    """A legacy fairseq checkpoint ({'args': argparse.Namespace, 'model': ...}, like the public vq-wav2vec.pt)
+    is read with weights_only=True; its args decide the activation (here relu, against the gelu default)."""
+    fixture = load_fixture("vq_wav2vec")
+    args = argparse.Namespace(**{**fixture["config"]["fairseq_args"], "activation": "relu"})
+    torch.save({"args": args, "model": fixture["state_dict"]}, tmp_path / "vq-wav2vec.pt")
+    encoder = audio_encoder.build_audio_encoder(audio_encoder.AudioEncoderConfig(
+        audio_encoder="vq_wav2vec", wav2vec_path=str(tmp_path / "vq-wav2vec.pt")))
+    assert not any(p.requires_grad for p in encoder.parameters())  # frozen, as the original's
+    with torch.no_grad():
+        features = encoder.model.feature_extractor(fixture["inputs"]["wave_odd"][:, None])
+    assert_close(features, fixture["outputs"]["feature_extractor_if_relu"]["wave_odd"])
+
+
 def test_relu_and_gelu_readings_of_vq_wav2vec_differ():
     """The activation flag matters: the two readings give clearly different features."""
     outputs = load_fixture("vq_wav2vec")["outputs"]
@@ -145,10 +160,22 @@ def test_lip_regressor_reproduces_the_original():
             assert_close(vertices, fixture["outputs"][window])
 
 
+def check_denoiser_outputs(model: FiLMTransformer, fixture: dict, cond: dict, seen: dict) -> None:
+    """The fixture's cond / uncond / cfg outputs from the encoded condition, and the intermediates the forward
+    hooks `seen` recorded during the conditional call."""
+    y, x, t = fixture["inputs"]["y"], frames_last(fixture["inputs"]["x"]), fixture["inputs"]["times"]
+    assert_close(model(x, t, cond), fixture["outputs"]["cond"])
+    for name, outputs in seen.items():
+        assert_close(outputs[0], fixture["intermediates"][name])
+    null = model.null_condition(cond)
+    assert_close(model(x, t, null), fixture["outputs"]["uncond"])
+    assert_close(guided_denoiser(model, cond, null, y["scale"])(x, t), fixture["outputs"]["cfg"], SAMPLING)
+
+
 def test_face_denoiser_reproduces_the_original(stand_in):
     fixture, model = fixture_denoiser("face_denoiser", stand_in)
     lip = fixture_lip()
-    y, x, t = fixture["inputs"]["y"], frames_last(fixture["inputs"]["x"]), fixture["inputs"]["times"]
+    y = fixture["inputs"]["y"]
     seen = {name: recorder(module) for name, module in
             [("audio_features", model.audio_encoder), ("cond_encoder_output", model.cond_encoder[-1]),
              ("cross_attention_memory", model.norm_cond), ("decoder_layer_0_output", model.decoder[0]),
@@ -157,17 +184,12 @@ def test_face_denoiser_reproduces_the_original(stand_in):
         vertices = lip(y["audio"])  # in 120-frame windows: 120 + 12
         assert_close(vertices, fixture["intermediates"]["lip_vertices"])
         cond = model.encode_condition(y["audio"], lip.normalise(vertices))
-        assert_close(model(x, t, cond), fixture["outputs"]["cond"])
-        for name, outputs in seen.items():
-            assert_close(outputs[0], fixture["intermediates"][name])
-        null = model.null_condition(cond)
-        assert_close(model(x, t, null), fixture["outputs"]["uncond"])
-        assert_close(guided_denoiser(model, cond, null, y["scale"])(x, t), fixture["outputs"]["cfg"], SAMPLING)
+        check_denoiser_outputs(model, fixture, cond, seen)
 
 
 def test_pose_denoiser_reproduces_the_original(stand_in):
     fixture, model = fixture_denoiser("pose_denoiser", stand_in)
-    y, x, t = fixture["inputs"]["y"], frames_last(fixture["inputs"]["x"]), fixture["inputs"]["times"]
+    y = fixture["inputs"]["y"]
     keyframes = y["keyframes"].clone()
     seen = {name: recorder(module) for name, module in
             [("audio_features", model.audio_encoder), ("cross_attention_memory", model.norm_cond),
@@ -180,12 +202,7 @@ def test_pose_denoiser_reproduces_the_original(stand_in):
         assert torch.equal(keyframes, y["keyframes"])  # the original zeroed them in the caller's dict
         assert_close(masked[0], fixture["intermediates"]["keyframes_after_masking"])
         assert_close(cond["guide"], fixture["intermediates"]["pose_tokens"])
-        assert_close(model(x, t, cond), fixture["outputs"]["cond"])
-        for name, outputs in seen.items():
-            assert_close(outputs[0], fixture["intermediates"][name])
-        null = model.null_condition(cond)
-        assert_close(model(x, t, null), fixture["outputs"]["uncond"])
-        assert_close(guided_denoiser(model, cond, null, y["scale"])(x, t), fixture["outputs"]["cfg"], SAMPLING)
+        check_denoiser_outputs(model, fixture, cond, seen)
 
 
 def test_guide_transformer_reproduces_the_original(stand_in):

@@ -108,6 +108,9 @@ def _model_file(path: Path, kind: str) -> Path:
     """The file to load for a model path of `kind` (module docstring)."""
     if path.is_file():
         return path
+    if not path.is_dir():
+        found = sorted(p.name for p in _run_folder(path).rglob("*.pt*"))
+        raise FileNotFoundError(f"{path}: not found; the run folder {_run_folder(path)} holds {found or 'no model file'}")
     if kind == "diffusion":
         found = latest_checkpoint(path, "model")
         if found is None:
