@@ -39,7 +39,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -64,6 +64,7 @@ from sample.windows import SamplingConfig, plan_windows, sample_long  # noqa: E4
 from utils.config import arg, parse_config  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 REFERENCE = ("ddim", 500)
 DEFAULT = ("dpmpp2m", 20)
 METRICS = ("lip_mesh_l2", "lip_vertical", "fd_g", "fd_k", "l2_ref")
@@ -84,6 +85,9 @@ class BenchConfig:
     original: bool = arg(False, "time the original's architecture at its released sizes (module docstring)")
     max_timed_steps: int = arg(0, "settings with more steps are estimated from timings at this many steps and "
                                   "half as many (0 = time every setting)")
+    clock: Literal["wall", "cpu"] = arg("wall", "wall: elapsed seconds (on an idle machine); cpu: this process's CPU "
+                                                "seconds, steady on a busy shared machine (with OMP_NUM_THREADS=1: "
+                                                "the seconds of one core)")
 
 
 def untrained_face_sampler(device: torch.device) -> FaceSampler:
@@ -120,12 +124,12 @@ def original_samplers(device: torch.device) -> tuple[FaceSampler, BodySampler]:
     return face, body
 
 
-def encoding_seconds(sampler: FaceSampler | BodySampler, audio: torch.Tensor) -> float:
+def encoding_seconds(sampler: FaceSampler | BodySampler, audio: torch.Tensor, clock=time.perf_counter) -> float:
     """Seconds of the one-off condition encoding of every window of `audio` (the original's code ran it in
     every denoiser call): audio features and lip vertices (face), or the audio features of the pose model
     and of the guide (body; the guide's tokens are drawn once either way)."""
     frames = audio.shape[1] // SAMPLES_PER_FRAME
-    started = time.perf_counter()
+    started = clock()
     with torch.no_grad():
         for window in plan_windows(frames, sampler.window, sampler.window * 3 // 20):
             clip = audio[:, window.start * SAMPLES_PER_FRAME:window.end * SAMPLES_PER_FRAME].to(sampler.device)
@@ -134,7 +138,7 @@ def encoding_seconds(sampler: FaceSampler | BodySampler, audio: torch.Tensor) ->
             else:
                 sampler.model.audio_encoder(clip)
                 sampler.guide.model.encode_audio(clip)
-    return time.perf_counter() - started
+    return clock() - started
 
 
 def speech_like_audio(seconds: float, seed: int) -> torch.Tensor:
@@ -149,23 +153,31 @@ def settings_grid(cfg: BenchConfig) -> list[tuple[str, int]]:
     return [(name, steps) for name in cfg.samplers for steps in cfg.steps]
 
 
-def time_setting(sampler: FaceSampler | BodySampler, audio: torch.Tensor, settings: SamplingConfig) -> float:
+def time_setting(sampler: FaceSampler | BodySampler, audio: torch.Tensor, settings: SamplingConfig,
+                 clock=time.perf_counter) -> float:
     """Seconds to sample `audio` (1, N, 2) in windows with `settings`."""
-    started = time.perf_counter()
+    started = clock()
     sample_long(sampler, audio, settings, sample_ids=[0], overlap=sampler.window * 3 // 20)
-    return time.perf_counter() - started
+    return clock() - started
 
 
-def timed_or_estimated(sampler, audio: torch.Tensor, settings: SamplingConfig, steps: int,
-                       max_timed: int) -> tuple[float, bool]:
-    """(seconds, estimated): timed, or above max_timed steps extrapolated linearly from timings at
-    max_timed and max_timed // 2 steps (module docstring)."""
-    if not max_timed or steps <= max_timed:
-        return time_setting(sampler, audio, settings), False
-    few, many = max_timed // 2, max_timed
-    at = {n: time_setting(sampler, audio, dataclasses.replace(settings, timestep_respacing=f"ddim{n}"))
-          for n in (few, many)}
-    return at[many] + (steps - many) * (at[many] - at[few]) / (many - few), True
+def timed_or_estimated(sampler, audio: torch.Tensor, settings: SamplingConfig, cfg: BenchConfig,
+                       timings: dict) -> tuple[float, bool]:
+    """(seconds, estimated) of a setting: timed, or above cfg.max_timed_steps extrapolated linearly from the
+    timings at max_timed_steps and half as many (module docstring). `timings` keeps every timed setting, so
+    each is timed once."""
+    def timed(steps: int) -> float:
+        key = (settings.sampler, steps)
+        if key not in timings:
+            at_steps = dataclasses.replace(settings, timestep_respacing=f"ddim{steps}")
+            timings[key] = time_setting(sampler, audio, at_steps, CLOCKS[cfg.clock])
+        return timings[key]
+    steps = int(settings.timestep_respacing.removeprefix("ddim"))
+    many = cfg.max_timed_steps
+    if not many or steps <= many:
+        return timed(steps), False
+    few = many // 2
+    return timed(many) + (steps - many) * (timed(many) - timed(few)) / (many - few), True
 
 
 def score(sampler: FaceSampler, inputs, gt: np.ndarray, settings: SamplingConfig) -> tuple[dict, torch.Tensor]:
@@ -219,21 +231,23 @@ def main(argv: list[str] | None = None) -> None:
         if not cfg.original else "the original's face architecture, released size, random weights"
     print(f"face sampling, {model}: {sum(p.numel() for p in sampler.model.parameters()) / 1e6:.1f} M parameters, "
           f"window {sampler.window} frames, {cfg.seconds:g} s of audio, guidance {cfg.guidance_param}, "
-          f"{device}, {torch.get_num_threads()} threads")
+          f"{device}, {torch.get_num_threads()} threads, {cfg.clock} clock")
     print(f"body path, untrained, {'the original architecture at ' if cfg.original else ''}original sizes: pose "
           f"denoiser {sum(p.numel() for p in body.model.parameters()) / 1e6:.1f} M + guide "
           f"{sum(p.numel() for p in body.guide.model.parameters()) / 1e6:.1f} M parameters (top_p {body.top_p})")
-    encode = {"face": encoding_seconds(sampler, audio), "body": encoding_seconds(body, audio)} if cfg.original else {}
+    clock = CLOCKS[cfg.clock]
+    encode = {"face": encoding_seconds(sampler, audio, clock), "body": encoding_seconds(body, audio, clock)} \
+        if cfg.original else {}
     if encode:
         print(f"one-off condition encoding of the audio: face {encode['face']:.2f} s, body {encode['body']:.2f} s")
     print(f"{'sampler':8} {'steps':>6} {'face s/20s':>10} {'x realtime':>10} {'body s/20s':>10} {'x realtime':>10} "
           f"{'pair x rt':>9}" + (f" {'orig code* face/body s':>23}" if encode else "")
           + ("".join(f" {name:>12}" for name in METRICS) + f" {'rel':>6}" if scores else ""))
-    pair = {}
+    pair, face_timings, body_timings = {}, {}, {}
     for name, steps in grid:
         settings = SamplingConfig(1, f"ddim{steps}", name, cfg.guidance_param, cfg.seed)
-        face_seconds, estimated = timed_or_estimated(sampler, audio, settings, steps, cfg.max_timed_steps)
-        body_seconds, _ = timed_or_estimated(body, audio, settings, steps, cfg.max_timed_steps)
+        face_seconds, estimated = timed_or_estimated(sampler, audio, settings, cfg, face_timings)
+        body_seconds, _ = timed_or_estimated(body, audio, settings, cfg, body_timings)
         row = (f"{name:8} {steps:5d}{'*' if estimated else ' '} {face_seconds * 20 / cfg.seconds:10.2f} "
                f"{cfg.seconds / face_seconds:10.2f} {body_seconds * 20 / cfg.seconds:10.2f} "
                f"{cfg.seconds / body_seconds:10.2f} {cfg.seconds / (face_seconds + body_seconds):9.2f}")
