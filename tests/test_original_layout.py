@@ -120,15 +120,18 @@ def test_the_lip_regressor_comes_from_the_model_file_or_assets(tree, capsys):
         assert torch.equal(from_assets.lip(audio), own.lip(audio))
 
 
-def test_stats_come_from_the_data_root_or_the_flag(tree, tmp_path):
+def test_stats_come_from_the_data_root_or_the_flags(tree, tmp_path):
+    """args.json data_root by default; --data_stats, or sample.generate's --data_root, instead."""
     run = tree / "checkpoints" / "diffusion" / "c1_pose"
     other = tmp_path / "RLW104"
     other.mkdir()
     shutil.copyfile(STATS / "RLW104_data_stats.pth", other / STATS_FILE)
     recorded = load_diffusion_model(run, "cpu").normalizer
     given = load_diffusion_model(run, "cpu", {"data_stats": str(other / STATS_FILE)}).normalizer
+    sampled = load_diffusion_model(run, "cpu", {"data_root": str(other)}).normalizer  # generate --data_root
     assert np.allclose(recorded.mean["pose"], load_stats(tree / "dataset" / PERSON)["pose_mean"])
     assert np.allclose(given.mean["pose"], load_stats(other)["pose_mean"])
+    assert np.allclose(sampled.mean["pose"], load_stats(other)["pose_mean"])
     with pytest.raises(FormatError, match=STATS_FILE):
         load_diffusion_model(run, "cpu", {"data_stats": str(tmp_path / "nowhere")})
 

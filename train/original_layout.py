@@ -15,7 +15,7 @@ diffusion run "train_platform_type", a guide "out_dir" and "dim", a VQ "out_dir"
 path is its file or its folder (then the newest model / iter- / net_iter file). The original ran from its
 repository root, so the paths in its args.json (data_root, resume_pth) and assets/ are relative to that: they
 are looked up in the folder that holds the checkpoints/ tree, then in the working directory. --data_stats
-and --lip_model_path (OriginalModelConfig) override. Every load prints one line saying what it recognised.
+(else sample.generate's --data_root) and --lip_model_path (OriginalModelConfig) override. Every load prints one line saying what it recognised.
 
 Files: a denoiser's model*.pt is a bare state dict; a guide's iter-*.pt {"iteration", "model_state_dict",
 "optimizer_state_dict"}; the VQ's net_iter*.pth {"net", "optimizer", "scheduler"}, whose "scheduler" is a
@@ -57,8 +57,8 @@ class OriginalModelConfig:
     lip_model_path: Optional[str] = arg(None, "the original's lip regressor file (default: the face model file's "
                                               "own lip_model.*, else assets/iter-0200000.pt beside the checkpoints/ "
                                               "tree or in the working directory)")
-    data_stats: Optional[str] = arg(None, "data_stats.pth of the person, or its folder (default: the one in the "
-                                          "model's args.json data_root)")
+    data_stats: Optional[str] = arg(None, "data_stats.pth of the person, or its folder (default: the one in "
+                                          "--data_root when given, else in the model's args.json data_root)")
     wav2vec_activation: Literal["gelu", "relu"] = arg("gelu", "activation of the original's vq-wav2vec front end: "
                                                               "gelu is the most likely for the released file; "
                                                               "relu the other reading (model/wav2vec.py)")
@@ -109,8 +109,9 @@ def _model_file(path: Path, kind: str) -> Path:
     if path.is_file():
         return path
     if not path.is_dir():
-        found = sorted(p.name for p in _run_folder(path).rglob("*.pt*"))
-        raise FileNotFoundError(f"{path}: not found; the run folder {_run_folder(path)} holds {found or 'no model file'}")
+        run = _run_folder(path)
+        found = sorted(p.name for p in run.rglob("*.pt*"))
+        raise FileNotFoundError(f"{path}: not found; the run folder {run} holds {found or 'no model file'}")
     if kind == "diffusion":
         found = latest_checkpoint(path, "model")
         if found is None:
@@ -162,8 +163,8 @@ def _entry(path: Path, key: str) -> dict[str, torch.Tensor]:
 
 
 def _normalizer(args: dict, folder: Path, options: dict) -> tuple[Normalizer, Path]:
-    """The person's Normalizer from --data_stats or the args.json data_root, and the stats file used."""
-    given = options.get("data_stats")
+    """The person's Normalizer from --data_stats, --data_root or the args.json data_root, and the stats file."""
+    given = options.get("data_stats") or options.get("data_root")
     if given:
         stats = Path(given)
         if stats.is_file() and stats.name != STATS_FILE:
