@@ -27,9 +27,10 @@ released_configs, random weights): the face model with its 2 + 4 layer lip regre
 vq-wav2vec / wav2vec_large front ends, the pose model with the guide (1024-wide audio convs) and the VQ-VAE:
 what a user of the released models gets from a2p's samplers. Settings above --max_timed_steps are
 ESTIMATED (marked *): timed at max_timed_steps and half as many, then extrapolated linearly per denoiser call
-(every sampler makes one call per step). `orig code*` estimates the original code itself at that setting: it
-re-encoded the audio (and ran the lip regressor) in every denoiser call, twice per step with guidance, so
-it adds 2 x steps x the measured one-off encoding time.
+(every sampler makes one call per step). `orig code*` estimates the original code itself at that setting
+(`original_code_seconds`): it re-ran its audio models (and the face's lip regressor) in every denoiser call,
+twice per step with guidance, and the guide's for every token, so the measured one-off encodings are added
+that many times (the rest of its per-step work is a2p's).
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ from model.original_lip import OriginalLipRegressor  # noqa: E402
 from sample import metrics  # noqa: E402
 from model.guide import GuideConfig, GuideTransformer  # noqa: E402
 from model.vqvae import ResidualVQVAE, VQConfig  # noqa: E402
-from sample.body import BodySampler  # noqa: E402
+from sample.body import BodySampler, keyframe_count  # noqa: E402
 from sample.face import FaceSampler  # noqa: E402
 from train.train_guide import Guide  # noqa: E402
 from sample.generate import chunk_inputs  # noqa: E402
@@ -124,21 +125,25 @@ def original_samplers(device: torch.device) -> tuple[FaceSampler, BodySampler]:
     return face, body
 
 
-def encoding_seconds(sampler: FaceSampler | BodySampler, audio: torch.Tensor, clock=time.perf_counter) -> float:
-    """Seconds of the one-off condition encoding of every window of `audio` (the original's code ran it in
-    every denoiser call): audio features and lip vertices (face), or the audio features of the pose model
-    and of the guide (body; the guide's tokens are drawn once either way)."""
+def encoding_seconds(encode, sampler: FaceSampler | BodySampler, audio: torch.Tensor,
+                     clock=time.perf_counter) -> float:
+    """Seconds of `encode(window audio)` over every window of `audio`: a condition encoding that a2p runs
+    once per window and the original's code ran in every denoiser call (or, the guide's, for every token)."""
     frames = audio.shape[1] // SAMPLES_PER_FRAME
     started = clock()
     with torch.no_grad():
         for window in plan_windows(frames, sampler.window, sampler.window * 3 // 20):
-            clip = audio[:, window.start * SAMPLES_PER_FRAME:window.end * SAMPLES_PER_FRAME].to(sampler.device)
-            if isinstance(sampler, FaceSampler):
-                sampler.encode(clip)
-            else:
-                sampler.model.audio_encoder(clip)
-                sampler.guide.model.encode_audio(clip)
+            encode(audio[:, window.start * SAMPLES_PER_FRAME:window.end * SAMPLES_PER_FRAME].to(sampler.device))
     return clock() - started
+
+
+def original_code_seconds(face_seconds: float, body_seconds: float, steps: int, encode: dict,
+                          tokens: int) -> tuple[float, float]:
+    """Estimated seconds of the original's code at a setting that takes a2p face_seconds / body_seconds: it
+    re-ran the face's audio models and lip regressor and the pose model's audio model in every denoiser
+    call (2 per step with guidance) and the guide's audio encoding for every one of its `tokens` tokens."""
+    return (face_seconds + 2 * steps * encode["face"],
+            body_seconds + 2 * steps * encode["pose"] + (tokens - 1) * encode["guide"])
 
 
 def speech_like_audio(seconds: float, seed: int) -> torch.Tensor:
@@ -236,10 +241,15 @@ def main(argv: list[str] | None = None) -> None:
           f"denoiser {sum(p.numel() for p in body.model.parameters()) / 1e6:.1f} M + guide "
           f"{sum(p.numel() for p in body.guide.model.parameters()) / 1e6:.1f} M parameters (top_p {body.top_p})")
     clock = CLOCKS[cfg.clock]
-    encode = {"face": encoding_seconds(sampler, audio, clock), "body": encoding_seconds(body, audio, clock)} \
-        if cfg.original else {}
-    if encode:
-        print(f"one-off condition encoding of the audio: face {encode['face']:.2f} s, body {encode['body']:.2f} s")
+    encode = {}
+    if cfg.original:
+        encode = {"face": encoding_seconds(sampler.encode, sampler, audio, clock),
+                  "pose": encoding_seconds(body.model.audio_encoder, body, audio, clock),
+                  "guide": encoding_seconds(body.guide.model.encode_audio, body, audio, clock)}
+        print("one-off condition encodings of the audio: " + ", ".join(f"{k} {v:.2f} s" for k, v in encode.items()))
+    frames = audio.shape[1] // SAMPLES_PER_FRAME
+    tokens = sum(keyframe_count(w.end - w.start) * body.guide.model.cfg.depth
+                 for w in plan_windows(frames, body.window, body.window * 3 // 20))
     print(f"{'sampler':8} {'steps':>6} {'face s/20s':>10} {'x realtime':>10} {'body s/20s':>10} {'x realtime':>10} "
           f"{'pair x rt':>9}" + (f" {'orig code* face/body s':>23}" if encode else "")
           + ("".join(f" {name:>12}" for name in METRICS) + f" {'rel':>6}" if scores else ""))
@@ -252,8 +262,8 @@ def main(argv: list[str] | None = None) -> None:
                f"{cfg.seconds / face_seconds:10.2f} {body_seconds * 20 / cfg.seconds:10.2f} "
                f"{cfg.seconds / body_seconds:10.2f} {cfg.seconds / (face_seconds + body_seconds):9.2f}")
         if encode:
-            row += (f" {(face_seconds + 2 * steps * encode['face']) * 20 / cfg.seconds:11.0f}"
-                    f"/{(body_seconds + 2 * steps * encode['body']) * 20 / cfg.seconds:<11.0f}")
+            original_face, original_body = original_code_seconds(face_seconds, body_seconds, steps, encode, tokens)
+            row += f" {original_face * 20 / cfg.seconds:11.0f}/{original_body * 20 / cfg.seconds:<11.0f}"
         pair[name, steps] = face_seconds + body_seconds
         print(row + (quality_columns(scores[name, steps], scores[REFERENCE]) if scores else ""), flush=True)
     if {REFERENCE, DEFAULT} <= set(pair):
