@@ -44,7 +44,6 @@ from model.original_lip import VERTICES, OriginalLipRegressor
 from model.vqvae import ResidualVQVAE, VQConfig
 from model.wav2vec import NEVER_RUN, FEATURES
 
-KINDS = ("denoiser", "guide", "lip", "vq")
 ATTENTION_RULES = [(r"\.to_q\.(weight|bias)$", r".in_proj_\1"), (r"\.to_kv\.(weight|bias)$", r".in_proj_\1"),
                    (r"_attn(2?)\.out\.", r"_attn\1.out_proj.")]
 FILM_RULES = [(r"^decoder\.(\d+)\.", r"seqTransDecoder.stack.\1."), (r"\.cross_attn2\.", ".multihead_attn2."),
@@ -101,6 +100,7 @@ def _parts(model: nn.Module, kind: str) -> dict[str, list[str]]:
 
 
 def _to_original_layout(key: str, value: torch.Tensor) -> torch.Tensor:
+    """An a2p tensor in the shape and dtype the original stores under `key` (module docstring)."""
     if key.endswith(LEADING_ONE):
         return value[None] if value.dim() == 2 else value.reshape(1, -1)
     return value.float().reshape(1) if key.endswith(".inited") else value
