@@ -14,8 +14,10 @@ Checkpoints: DIR holds one training --save_dir per model (args.json and model*.p
     DIR/vq     its VQ-VAE             python -m train.train_vq             (named by DIR/guide/args.json)
 
 The face and guide runs find their lip regressor and VQ-VAE through the paths in their args.json
-(lip_model_path, resume_pth), as sample.generate does. Default DIR: checkpoints/ in the repository. Without
-usable checkpoints the page says what is missing and prints the commands that make them (MISSING_HELP).
+(lip_model_path, resume_pth), as sample.generate does. DIR may also be the original's released checkpoints/
+tree (diffusion/c1_face, diffusion/c1_pose, guide/c1_pose, vq/c1_pose; train/original_layout.py). Default
+DIR: checkpoints/ in the repository. Without usable checkpoints the page says what is missing and prints the
+commands that make them (MISSING_HELP).
 
 Processing (`Demo.run`, usable without a browser): the audio file is read by sample/audio_input.py (any
 format, rate and length; mono = the person, the partner taken as quiet noise), --max_seconds at most. The
@@ -44,6 +46,7 @@ from sample.recommended import sampling_settings
 from sample.results import Results, save_results
 from sample.windows import SamplingConfig
 from train.checkpoint import latest_checkpoint
+from train.original_layout import OriginalModelConfig, original_model_folders
 from utils.config import arg, parse_config
 from utils.device import resolve_device
 from visualize.export_bvh import write_bvh, write_face_csv
@@ -69,7 +72,8 @@ or start the demo with --checkpoints pointing at a folder that holds them."""
 class DemoConfig:
     """The web page, the models and how they are sampled and rendered."""
     checkpoints: str = arg(str(REPO / "checkpoints"), "folder holding the face, lip, pose, guide and vq training "
-                                                      "save_dirs (module docstring)")
+                                                      "save_dirs, or the original's released checkpoints/ tree "
+                                                      "(module docstring)")
     port: int = arg(7860, "port of the web page")
     host: str = arg("127.0.0.1", "address to listen on (0.0.0.0: reachable from other machines)")
     share: bool = arg(False, "also publish the page through a temporary public gradio.live link (needs internet)")
@@ -100,14 +104,19 @@ class DemoOutput(NamedTuple):
     message: str
 
 
-def check_checkpoints(folder: str | Path) -> None:
-    """CheckpointsMissing unless folder/face, folder/pose and folder/guide each hold a model*.pt."""
+def model_folders(folder: str | Path) -> dict[str, Path]:
+    """{"face", "pose", "guide"} -> run folders: the original's released tree when `folder` is one, else
+    folder/face, folder/pose and folder/guide, which must each hold a model*.pt (CheckpointsMissing)."""
     folder = Path(folder)
+    original = original_model_folders(folder)
+    if set(MODELS) <= set(original):
+        return original
     missing = [f"{folder / name} ({what})" for name, what in MODELS.items()
                if latest_checkpoint(folder / name, "model") is None]
     if missing:
         raise CheckpointsMissing("No trained model in:\n" + "".join(f"    {line}\n" for line in missing) + "\n"
                                  + MISSING_HELP.format(dir=folder))
+    return {name: folder / name for name in MODELS}
 
 
 class Demo:
@@ -123,13 +132,12 @@ class Demo:
         self.output_root.mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def load(cls, config: DemoConfig) -> "Demo":
+    def load(cls, config: DemoConfig, options: dict | None = None) -> "Demo":
         """Load the models of config.checkpoints; CheckpointsMissing (or the loaders' own errors, naming the
-        file) when they are not usable."""
-        check_checkpoints(config.checkpoints)
-        folder, device = Path(config.checkpoints), resolve_device(config.device)
-        face = FaceSampler.load(folder / "face", device)
-        body = BodySampler.load(folder / "pose", device, resume_trans=folder / "guide")
+        file) when they are not usable. options: OriginalModelConfig's fields for the original's models."""
+        folders, device = model_folders(config.checkpoints), resolve_device(config.device)
+        face = FaceSampler.load(folders["face"], device, options)
+        body = BodySampler.load(folders["pose"], device, resume_trans=folders["guide"], options=options)
         return cls(face, body, config)
 
     def sample(self, sampler: FaceSampler | BodySampler, inputs: Inputs, num_samples: int,
@@ -215,11 +223,11 @@ def build_app(demo: Demo | None, problem: str = "") -> gr.Blocks:
     return app
 
 
-def launch(config: DemoConfig, block: bool = True) -> gr.Blocks:
+def launch(config: DemoConfig, block: bool = True, options: dict | None = None) -> gr.Blocks:
     """Load the models (or the reason they cannot be) and serve the page; block: until Ctrl-C, else return
-    at once (the page runs in a thread; stop it with .close())."""
+    at once (the page runs in a thread; stop it with .close()). options: OriginalModelConfig's fields."""
     try:
-        demo, problem = Demo.load(config), ""
+        demo, problem = Demo.load(config, options), ""
     except (CheckpointsMissing, FileNotFoundError, ValueError) as error:
         demo, problem = None, str(error)
         print(f"[demo] {problem}")
@@ -231,9 +239,9 @@ def launch(config: DemoConfig, block: bool = True) -> gr.Blocks:
 
 
 def main(argv: list[str] | None = None) -> None:
-    config, = parse_config([DemoConfig], argv, description=(
+    config, original = parse_config([DemoConfig, OriginalModelConfig], argv, description=(
         "Web page (gradio): upload or record speech and watch the avatar say it, several samples at a time."))
-    launch(config)
+    launch(config, options=dataclasses.asdict(original))
 
 
 if __name__ == "__main__":

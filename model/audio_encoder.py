@@ -10,7 +10,7 @@ feature-wise in channel order [person | partner], as the original concatenates i
 channel; the position in the concatenation tells the model whose voice it is. Shared weights learn one
 notion of speech from both voices (twice the data per weight).
 
-"mel_conv" (the only encoder now): log-mel (`model.mel`, 4 mel frames per video frame) of every channel given,
+"mel_conv" (a2p's default): log-mel (`model.mel`, 4 mel frames per video frame) of every channel given,
 normalised in level by `model.loudness` (each channel on its speech-gated level, a channel far below the
 loudest taken as silent; so the lip regressor, which encodes the person alone, still hears that a quiet
 person channel is quiet next to a speaking partner) -> Conv(k3) ->
@@ -19,10 +19,16 @@ the feature of frame j sees only the audio of frames j - 3.25 .. j + 3.25 (0.22 
 audio frame by frame, for any length T.
 Learned end to end with the model that owns it; no download. It replaces the original's frozen
 vq-wav2vec conv stack (100 Hz, 1998 tokens per 20 s) with tokens that are one per video frame.
+
+"vq_wav2vec" (the original's front end, model/wav2vec.py): frozen vq-wav2vec conv features of each channel,
+(B, L, 512 * channels) with L tokens at 100 Hz, NOT one per frame (L = 1998 for 600 frames); the models that
+use it take the original's position convention (rotary "index"), in which streams of any rate meet. Its
+weights come from the loaded checkpoint (the original's models hold them) or from --wav2vec_path.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, Optional
 
 import torch
 from torch import nn
@@ -30,6 +36,7 @@ from torch import nn
 from data_loaders.format import SAMPLES_PER_FRAME
 from model.loudness import SPEECH_BAND_HZ, normalise_log_mel
 from model.mel import LogMel, mel_center_frequencies
+from model.wav2vec import VQWav2VecEncoder
 from utils.config import arg
 
 
@@ -37,12 +44,19 @@ from utils.config import arg
 class AudioEncoderConfig:
     """Audio front end (shared by the denoisers, the guide transformer and the lip regressor)."""
     audio_encoder: str = arg("mel_conv", "audio encoder name (registry key); mel_conv = log-mel + conv stack "
-                                         "trained end to end")
+                                         "trained end to end; vq_wav2vec = the original's frozen vq-wav2vec "
+                                         "features at 100 Hz (with --rotary index)")
     n_mels: int = arg(80, "mel bands of the log-mel front end")
     mel_fmin: float = arg(0.0, "lowest mel filter edge (Hz)")
     mel_fmax: float = arg(8000.0, "highest mel filter edge (Hz)")
     audio_hidden: int = arg(256, "width of the audio conv stack")
     audio_channel_dim: int = arg(256, "audio features per channel and frame (output = channels x this)")
+    wav2vec_activation: Literal["gelu", "relu"] = arg("gelu", "vq_wav2vec: activation of the feature extractor; "
+                                                              "gelu is the most likely for the released "
+                                                              "vq-wav2vec (model/wav2vec.py says why)")
+    wav2vec_path: Optional[str] = arg(None, "vq_wav2vec: a fairseq vq-wav2vec checkpoint (the original's "
+                                            "assets/vq-wav2vec.pt) to take its weights and activation from; none "
+                                            "= the weights of the loaded model")
 
 
 class MelConvEncoder(nn.Module):
@@ -77,7 +91,12 @@ class MelConvEncoder(nn.Module):
         return features.reshape(batch, self.channels, samples // SAMPLES_PER_FRAME, -1).permute(0, 2, 1, 3).flatten(2)
 
 
-AUDIO_ENCODERS = {"mel_conv": MelConvEncoder}
+def vq_wav2vec_encoder(cfg: AudioEncoderConfig, channels: int = 2) -> VQWav2VecEncoder:
+    """The original's frozen vq-wav2vec front end (model/wav2vec.py) as configured."""
+    return VQWav2VecEncoder(channels, cfg.wav2vec_activation, cfg.wav2vec_path)
+
+
+AUDIO_ENCODERS = {"mel_conv": MelConvEncoder, "vq_wav2vec": vq_wav2vec_encoder}
 
 
 def build_audio_encoder(cfg: AudioEncoderConfig, channels: int = 2) -> nn.Module:

@@ -30,9 +30,10 @@ CAUSAL_PAD = sum(DILATIONS) * (2 - 1)  # 7: receptive field of the k=2 dilated s
 class VQConfig:
     """Residual VQ-VAE (tokenizer of 1 fps poses); defaults are the original's released configuration."""
     nfeats: int = arg(104, "features per keyframe (104 pose parameters)")
-    codebook_size: int = arg(1024, "entries per codebook (the original's --code_dim)")
+    codebook_size: int = arg(1024, "entries per codebook (alias: the original's --code_dim)", aliases=("--code_dim",))
     depth: int = arg(4, "residual quantisation levels = tokens per keyframe")
-    emb_width: int = arg(64, "latent and code width D (the original's --output_emb_width)")
+    emb_width: int = arg(64, "latent and code width D (alias: the original's --output_emb_width)",
+                         aliases=("--output_emb_width",))
     commit: float = arg(0.02, "weight of the commitment loss")
     loss_vel: float = arg(0.0, "weight of the SmoothL1 loss on keyframe-to-keyframe differences (along time)")
     translation_weight: float = arg(1.0, "weight of the root translation dims (cm) in the reconstruction loss, the "

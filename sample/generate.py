@@ -17,9 +17,11 @@ Face codes that leave the training range or the avatar's plausible ranges are re
 (sample/face_range.py).
 
 Flags are grouped by concern, one dataclass each (CONFIG_TYPES): GenerateConfig (model, inputs, output,
-batching), SamplingConfig (steps, sampler, guidance, repetitions, seed) and BodyConfig (the body's guide
-transformer --resume_trans and its nucleus mass --top_p); other concerns add theirs. Guidance, sampler and
-steps not given as flags are the checkpoint folder's recommendation, its sampling.json (sample/recommended.py).
+batching), SamplingConfig (steps, sampler, guidance, repetitions, seed), BodyConfig (the body's guide
+transformer --resume_trans and its nucleus mass --top_p) and OriginalModelConfig (the original's released
+models, which --model_path and --resume_trans take as they are: train/original_layout.py); other concerns
+add theirs. Guidance, sampler and steps not given as flags are the checkpoint folder's recommendation, its
+sampling.json (sample/recommended.py).
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ from sample.face_range import face_range_report
 from sample.recommended import SAMPLING_FILE, checkpoint_folder, recommended_sampling
 from sample.results import Results, load_results, motion_rows, save_results
 from sample.windows import MotionSampler, SamplingConfig, WindowSample, sample_long
+from train.original_layout import OriginalModelConfig
 from train.train_diffusion import load_diffusion_model
 from utils.config import arg, merged_dict, parse_config
 from utils.device import resolve_device, seed_everything
@@ -54,7 +57,8 @@ SAMPLER_TYPES = {"face": FaceSampler, "pose": BodySampler}  # data_format -> Mot
 class GenerateConfig:
     """Model, inputs, output folder and batching."""
     model_path: str = arg("", "model*.pt of a train.train_diffusion run (or its save_dir: the newest model "
-                              "file); args.json must be beside it (required)")
+                              "file); args.json must be beside it; the original's released face and pose runs "
+                              "work as they are (README) (required)")
     output_dir: str = arg("", "folder for results.npy (default: <model folder>/samples_<name>_<niter>_seed"
                               "<seed>[_<audio file name>], the original's name)")
     audio: Optional[str] = arg(None, "sample this audio file instead of the test split: any sample rate, mono "
@@ -89,7 +93,7 @@ class PlotConfig:
     render_size: int = arg(512, "pixels per view of the videos: frames are size x 2*size (body | face)")
 
 
-CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig]
+CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig, OriginalModelConfig]
 
 
 class Inputs(NamedTuple):
@@ -250,7 +254,7 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
     plot = configs[3]
     device = resolve_device(gen.device)
     seed_everything(settings.seed)
-    loaded = load_diffusion_model(gen.model_path, device)
+    loaded = load_diffusion_model(gen.model_path, device, merged_dict(*configs))
     if loaded.model.cfg.cond_drop_prob == 0 and settings.guidance_param != 1:
         tqdm.write(f"[generate] {loaded.model_file} was trained without condition dropout (cond_drop_prob 0): "
                    f"its null condition is untrained, so guidance is off (--guidance_param 1), as the original")

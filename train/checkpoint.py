@@ -15,7 +15,10 @@ A folder made for sampling (the shipped checkpoints/, scripts/make_checkpoints.p
 the seeds of torch's RNG are functions of the step (train/loop.py). Files are written atomically (a temporary file, then os.replace),
 so a crash never leaves a half-written checkpoint behind.
 
-The original's released checkpoints (a plain state dict with args.json beside it) load too.
+The original's released checkpoints (a plain state dict with args.json beside it) load too, and the
+original's file names of a step, net_iter{N}.pth (train_vq) and checkpoints/iter-{N:07d}.pt (train_guide),
+name the model{N:09d}.pt of an a2p run in that folder (`resolve_model_file`), so the original's command
+lines find the models a2p trained with them.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from utils.config import load_args_json
 
 Kind = Literal["model", "opt"]
 _NAME = re.compile(r"^(model|opt)(\d{9})\.pt$")
+_ORIGINAL_NAME = re.compile(r"^(?:net_iter|iter-)(\d+)\.pth?$")
 
 
 def checkpoint_path(save_dir: str | os.PathLike, kind: Kind, step: int) -> Path:
@@ -57,9 +61,17 @@ def latest_checkpoint(save_dir: str | os.PathLike, kind: Kind = "model") -> Path
 
 
 def resolve_model_file(path: str | os.PathLike) -> Path:
-    """The model*.pt file itself, or the newest one of a save_dir."""
+    """The model*.pt file itself, or the newest one of a save_dir; a missing file with one of the original's
+    names of step N (module docstring) stands for model{N:09d}.pt of the run folder when that exists."""
     path = Path(path)
-    return (latest_checkpoint(path, "model") or path) if path.is_dir() else path
+    if path.is_dir():
+        return latest_checkpoint(path, "model") or path
+    match = _ORIGINAL_NAME.match(path.name)
+    if match and not path.exists():
+        run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        twin = checkpoint_path(run, "model", int(match.group(1)))
+        return twin if twin.exists() else path
+    return path
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:

@@ -3,6 +3,9 @@
     python -m train.train_guide --resume_pth checkpoints/vq/c1_pose --data_root dataset/PXB184 \
         --save_dir checkpoints/guide/c1_pose
 
+The original's command line works as it is (--out_dir, --gn, --add_frame_cond 1, --resume_pth
+.../net_iter300000.pth: an a2p VQ run's model of that step, or the original's own VQ-VAE file).
+
 Per batch (windows of exactly --max_seq_length frames of the TRAIN scenes, as for the VQ-VAE):
     tokens     = tokens_from_indices(vq.encode(keyframes))       (B, K*depth), the frozen VQ in fp32
     token_mask = keyframe mask (B, K) repeated per level          padded keyframes carry no loss
@@ -43,6 +46,7 @@ from model.guide import GuideConfig, GuideTransformer
 from model.vqvae import ResidualVQVAE, tokens_from_indices
 from train.checkpoint import load_model_checkpoint, resolve_model_file, resolve_recorded_path
 from train.loop import TrainConfig, TrainLoop
+from train.original_layout import load_original_guide, original_kind
 from train.train_vq import KeyframeDataConfig, keyframe_dataset, keyframes_and_mask, load_vq, rotation_dims
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
@@ -54,8 +58,11 @@ TRAIN_DEFAULTS = dict(lr=2e-4, betas=(0.9, 0.99), weight_decay=0.1, batch_size=1
 @dataclass
 class GuideDataConfig(AugmentConfig, KeyframeDataConfig):
     """Training data of the guide: keyframe windows of a person folder, tokenised by a frozen VQ-VAE."""
-    resume_pth: str = arg("", "VQ-VAE checkpoint (model*.pt or save_dir of train.train_vq) whose tokens the "
+    resume_pth: str = arg("", "VQ-VAE checkpoint (model*.pt or save_dir of train.train_vq, also named as the "
+                              "original's <run>/net_iter{N}.pth, or the original's own VQ run) whose tokens the "
                               "guide learns to predict (required)")
+    gn: bool = arg(False, "accepted for the original's command lines: clip the gradient norm at 1.0, which "
+                          "--grad_clip 1.0 does by default")
 
 
 class Guide(NamedTuple):
@@ -167,9 +174,12 @@ def train_guide(train_cfg: TrainConfig, data_cfg: GuideDataConfig, guide_cfg: Gu
     return loop.run()
 
 
-def load_guide(path: str | os.PathLike, device: torch.device | str = "cpu") -> Guide:
+def load_guide(path: str | os.PathLike, device: torch.device | str = "cpu", options: dict | None = None) -> Guide:
     """The guide of a train_guide checkpoint (model*.pt, EMA weights) or save_dir, and the VQ-VAE its
-    args.json names (resume_pth), both frozen in eval mode on `device`."""
+    args.json names (resume_pth), both frozen in eval mode on `device`; also the original's released guide
+    runs (train/original_layout.py; options: OriginalModelConfig's)."""
+    if original_kind(path) == "guide":
+        return Guide(*load_original_guide(path, device, options))
     model_file = resolve_model_file(path).resolve()
     state, config = load_model_checkpoint(model_file, device)
     if not config.get("resume_pth") or "audio_layers" not in config:
@@ -189,17 +199,25 @@ def load_guide(path: str | os.PathLike, device: torch.device | str = "cpu") -> G
 
 def parse_args(argv: list[str] | None = None) -> tuple:
     """(TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig); --codebook_size and --depth default
-    to those of the VQ-VAE named by --resume_pth."""
+    to those of the VQ-VAE named by --resume_pth (a missing one ends the command with a one-line message);
+    --gn turns gradient clipping at 1.0 back on after --grad_clip 0."""
     peek = argparse.ArgumentParser(add_help=False)
     peek.add_argument("--resume_pth", default="")
     resume_pth = peek.parse_known_args(argv)[0].resume_pth
     defaults = dict(TRAIN_DEFAULTS)
     if resume_pth:
-        _, vq_config = load_model_checkpoint(resume_pth)
+        try:
+            _, vq_config, _ = load_vq(resume_pth)
+        except (FileNotFoundError, ValueError) as error:
+            raise SystemExit(f"--resume_pth: {error}") from None
         defaults.update(codebook_size=vq_config.get("codebook_size"), depth=vq_config.get("depth"))
-    return parse_config([TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig], argv, defaults=defaults,
-                        description="Train the guide transformer: audio -> the VQ tokens of 1 fps body poses "
-                                    "(sampled with nucleus sampling by sample.generate --resume_trans).")
+    train_cfg, data_cfg, guide_cfg, audio_cfg = parse_config(
+        [TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig], argv, defaults=defaults,
+        description="Train the guide transformer: audio -> the VQ tokens of 1 fps body poses (sampled with "
+                    "nucleus sampling by sample.generate --resume_trans).")
+    if data_cfg.gn and not train_cfg.grad_clip:
+        train_cfg = dataclasses.replace(train_cfg, grad_clip=1.0)
+    return train_cfg, data_cfg, guide_cfg, audio_cfg
 
 
 def main(argv: list[str] | None = None) -> dict:
