@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 import pedalboard
-from scipy.signal import butter, ellip, sosfilt
+from scipy.signal import butter, ellip, resample_poly, sosfilt
 
 from data_loaders.format import SAMPLE_RATE
 from utils.config import arg
@@ -45,6 +45,7 @@ P_BLEED, P_REVERB, P_NOISE, P_COLOUR, P_BAND, P_CODEC, P_ABSENT = 0.4, 0.3, 0.6,
 NOISE_KINDS = ("hiss", "hum", "babble", "music")
 SNR_DB = (0.0, 30.0)
 LEVEL_DB, CHANNEL_DB = (-30.0, 12.0), (-6.0, 6.0)
+MUSIC_RATE = 16_000  # Hz: the music is made at this rate (its notes and drums lie well below 8 kHz)
 SPEECH_FRAME = 2400  # samples (50 ms) of the frame RMS that `speech_level` takes the 95th percentile of
 
 
@@ -100,23 +101,27 @@ def _coloured_noise(rng: np.random.Generator, samples: int) -> np.ndarray:
 
 
 def _hum(rng: np.random.Generator, samples: int) -> np.ndarray:
-    """Mains hum: 50 or 60 Hz and its harmonics with decaying random amplitudes, unit RMS."""
-    t = np.arange(samples) / SAMPLE_RATE
-    mains = rng.choice([50.0, 60.0])
-    hum = sum(rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 2 * np.pi))
-              for k in range(1, 8))
+    """Mains hum: 50 or 60 Hz and its harmonics with decaying random amplitudes, unit RMS (one period, 960 or
+    800 samples, repeated)."""
+    period = SAMPLE_RATE // int(rng.choice([50, 60]))
+    phase = 2 * np.pi * np.arange(period) / period
+    cycle = sum(rng.uniform(0.2, 1.0) / k * np.sin(k * phase + rng.uniform(0, 2 * np.pi)) for k in range(1, 8))
+    hum = np.tile(cycle, samples // period + 1)[:samples]
     return hum / (hum.std() + 1e-12)
 
 
 def _music(rng: np.random.Generator, samples: int) -> np.ndarray:
     """Synthesised music, unit RMS: a chord every beat (three notes of a random key with their octave, decaying
-    over 1.5 beats) and a drum (a low thump and a noise burst) on every beat, at 70-150 beats per minute."""
-    t = np.arange(samples) / SAMPLE_RATE
+    over 1.5 beats) and a drum (a low thump and a noise burst) on every beat, at 70-150 beats per minute; made
+    at MUSIC_RATE and resampled to 48 kHz."""
+    rate, full = MUSIC_RATE, samples
+    samples = -(-full * rate // SAMPLE_RATE)
+    t = np.arange(samples) / rate
     beat = 60.0 / rng.uniform(70.0, 150.0)
     music = np.zeros(samples)
     root = 110.0 * 2 ** (rng.integers(0, 12) / 12)
-    for start in np.arange(0.0, samples / SAMPLE_RATE, beat):
-        lo, hi = int(start * SAMPLE_RATE), min(int((start + 1.5 * beat) * SAMPLE_RATE), samples)
+    for start in np.arange(0.0, samples / rate, beat):
+        lo, hi = int(start * rate), min(int((start + 1.5 * beat) * rate), samples)
         local = t[lo:hi] - start
         chord = root * 2 ** (rng.choice([0, 2, 4, 5, 7, 9, 11], 3, replace=False) / 12) * rng.choice([1, 2])
         tone = sum(np.sin(2 * np.pi * f * k * local) / k for f in chord for k in (1, 2))
@@ -124,6 +129,7 @@ def _music(rng: np.random.Generator, samples: int) -> np.ndarray:
         drum = np.sin(2 * np.pi * 60.0 * local) * np.exp(-local / 0.08) + 0.3 * rng.standard_normal(hi - lo) \
             * np.exp(-local / 0.03)
         music[lo:hi] += 1.5 * drum
+    music = resample_poly(music, SAMPLE_RATE // rate, 1)[:full]
     return music / (music.std() + 1e-12)
 
 
