@@ -126,7 +126,8 @@ def style_rows(scenes: list[Scene]) -> list[tuple[str, str]]:
     rows = [("energy vs syllables per second of speech (r over scenes)", f"{np.corrcoef(energy, rate)[0, 1]:.2f}"),
             ("energy vs gestures per stressed syllable (r over scenes)",
              f"{np.corrcoef(energy, gesturing)[0, 1]:.2f}")]
-    names = ("backchannels per minute of listening", "partner pauses answered by a nod", "elbow flexion listening")
+    names = ("backchannels per minute of listening", "partner pauses answered by a nod",
+             "elbow flexion while listening (degrees)")
     for index, name in enumerate(names):
         engaged, reserved = (np.mean(by_attitude[a][index]) for a in ("engaged", "reserved"))
         rows.append((f"{name}: engaged / reserved", f"{engaged:.2f} / {reserved:.2f}"))
