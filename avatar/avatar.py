@@ -7,7 +7,8 @@
 Vertices [0, num_body_vertices) are the body's, the rest the face's (face vertex i is vertex
 num_body_vertices + i; `lip_vertex_indices` are the lip set's indices into the whole mesh). The face mesh is
 decoded in the head joint's frame and moved by the head joint's world rotation and position, like the head
-shell it fits. Any leading dims (B, T) and any float dtype and device; static tensors are cached per dtype and
+shell it fits. The face code is clamped to the avatar's plausible ranges first (avatar.face.clamp_face_code), so
+what is shown stays a face whatever a model generates: the eyes inside the head, the jaw above the chin. Any leading dims (B, T) and any float dtype and device; static tensors are cached per dtype and
 device.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from avatar.body_mesh import body_mesh
-from avatar.face import LIP_VERTEX_INDICES, face_model
+from avatar.face import LIP_VERTEX_INDICES, clamp_face_code, face_model
 from avatar.skeleton import JOINT_INDEX, forward_kinematics
 
 HEAD = JOINT_INDEX["head"]
@@ -53,12 +54,13 @@ class Avatar:
         return positions[..., HEAD, :] + rotations[..., HEAD, :, :] @ centre
 
     def posed_vertices(self, pose: torch.Tensor, face_code: torch.Tensor) -> torch.Tensor:
-        """pose (..., 104), face_code (..., 256) with the same leading dims -> (..., V, 3) world, cm."""
+        """pose (..., 104), face_code (..., 256) with the same leading dims -> (..., V, 3) world, cm; the face
+        code clamped to its plausible ranges (module docstring)."""
         if pose.shape[:-1] != face_code.shape[:-1]:
             raise ValueError(f"pose {tuple(pose.shape)} and face_code {tuple(face_code.shape)} must share leading dims")
         rotations, positions = forward_kinematics(pose)
         body = self.body.skin(rotations, positions)
-        face_local = self.face.decode(face_code.to(pose.dtype))
+        face_local = self.face.decode(clamp_face_code(face_code.to(pose.dtype)))
         head_rotation = rotations[..., HEAD, None, :, :]
         face = (head_rotation @ face_local[..., None])[..., 0] + positions[..., HEAD, None, :]
         return torch.cat([body, face], dim=-2)

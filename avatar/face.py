@@ -11,7 +11,8 @@ mesh (fixed topology, `faces`, per-vertex `colors`) is made of
 - a dark mouth interior (with a band of upper teeth) spanning the lips' inner edges, recessed;
 - two eyeballs (white, iris, pupil) behind the eye holes.
 
-Code dimensions (avatar.parameters.FACE_CODE_DIMS; 0 neutral, 1 full; gaze -1..1): jaw_open drops the lower
+Code dimensions (avatar.parameters.FACE_CODE_TABLE, with their plausible ranges: `face_code_limits`,
+`clamp_face_code`; 0 neutral, 1 full; gaze -1..1): jaw_open drops the lower
 lip and chin (jaw rotation, about 2.1 cm of vertical lip opening at 1); lip_round purses the lips (mouth
 narrower by ~1.3 cm, lips forward, a 0.5 cm round opening); lip_spread widens the mouth (~0.9 cm); lip_press
 thins and presses the lips (opening -0.16 cm); smile raises the mouth corners (~0.9 cm wider) and the cheeks;
@@ -31,7 +32,8 @@ this order, each contour running from the avatar's left mouth corner (+x) to its
     4n+4, 4n+5      left corner (+x), right corner (-x)
 Named landmarks (indices into the lip set): LIP_UPPER_MID / LIP_LOWER_MID (middle of the inner contours),
 LIP_UPPER_OUTER_MID / LIP_LOWER_OUTER_MID, LIP_LEFT_CORNER / LIP_RIGHT_CORNER. `mouth_opening` measures the
-opening from these (0 vertical for the neutral face).
+opening from these (0 vertical for the neutral face, negative when the lips overlap), `inner_lip_gaps` the gap
+in every column of the slit and `lips_crossed` whether the lips have passed each other.
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ import numpy as np
 import torch
 from scipy.interpolate import PchipInterpolator
 
-from avatar.parameters import FACE_CODE_DIMS, FACE_INDEX
+from avatar.parameters import FACE_CODE_DIMS, FACE_CODE_TABLE, FACE_DETAIL_RANGE, FACE_INDEX
 
 FACE_DIM = 256
 DETAIL_RMS_CM = 0.1
@@ -216,15 +218,33 @@ def eye_opening(vertices: torch.Tensor) -> torch.Tensor:
     return torch.stack(openings, dim=-1)
 
 
+LIPS_CROSSED_CM = 0.2  # inner lips overlapping by more than this have passed each other (lips_crossed)
+_UPPER_INNER = slice(2 * MOUTH_SLIT_COLUMNS + 4, 3 * MOUTH_SLIT_COLUMNS + 4)
+_LOWER_INNER = slice(3 * MOUTH_SLIT_COLUMNS + 4, 4 * MOUTH_SLIT_COLUMNS + 4)
+
+
+def inner_lip_gaps(lips: torch.Tensor) -> torch.Tensor:
+    """Lip vertices (..., L, 3) in the head frame (as `lip_vertices` returns them) -> (..., n) height (cm) of
+    each upper inner lip vertex above the lower one of its column, n = MOUTH_SLIT_COLUMNS, left to right: 0
+    for the closed neutral mouth, positive when open, negative where the lips overlap. Heights are along the
+    head frame's up axis (+y), which no face code moves, so the sign holds however far the lips cross."""
+    return lips[..., _UPPER_INNER, 1] - lips[..., _LOWER_INNER, 1]
+
+
 def mouth_opening(lips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mouth opening (cm) of lip vertices (..., L, 3) (LIP_VERTEX_INDICES order, any frame): vertical = the
-    inner lip midpoints' distance along the lips' up direction (outer lower -> outer upper midpoint; 0 for
-    the closed neutral mouth, negative when the lips press into each other), horizontal = corner distance."""
-    up = lips[..., LIP_UPPER_OUTER_MID, :] - lips[..., LIP_LOWER_OUTER_MID, :]
-    up = up / torch.linalg.vector_norm(up, dim=-1, keepdim=True).clamp_min(1e-9)
-    vertical = ((lips[..., LIP_UPPER_MID, :] - lips[..., LIP_LOWER_MID, :]) * up).sum(-1)
+    """Mouth opening (cm) of lip vertices (..., L, 3) in the head frame: vertical = `inner_lip_gaps` at the
+    middle of the mouth (0 for the closed neutral mouth; negative when the lips overlap: -0.16 for a full
+    lip_press, -2.05 for jaw_open = -1), horizontal = the distance between the mouth corners."""
+    vertical = lips[..., LIP_UPPER_MID, 1] - lips[..., LIP_LOWER_MID, 1]
     horizontal = torch.linalg.vector_norm(lips[..., LIP_LEFT_CORNER, :] - lips[..., LIP_RIGHT_CORNER, :], dim=-1)
     return vertical, horizontal
+
+
+def lips_crossed(lips: torch.Tensor) -> torch.Tensor:
+    """(..., L, 3) head-frame lip vertices -> (...,) bool: the inner lips have passed each other, i.e. in some
+    column the upper lip lies more than LIPS_CROSSED_CM below the lower one. Pressed lips overlap up to
+    0.16 cm (lip_press = 1; the synthetic data set's deepest press, 0.6, overlaps 0.1 cm) and do not count."""
+    return inner_lip_gaps(lips).amin(dim=-1) < -LIPS_CROSSED_CM
 
 
 # ---- rest geometry of the skin mask ----------------------------------------------------------------------
@@ -588,6 +608,24 @@ def _check_code(code: torch.Tensor) -> None:
     if not torch.is_tensor(code) or code.shape[-1:] != (FACE_DIM,):
         shape = tuple(code.shape) if hasattr(code, "shape") else type(code).__name__
         raise ValueError(f"face code must be a tensor (..., {FACE_DIM}), got {shape}")
+
+
+def face_code_limits() -> tuple[np.ndarray, np.ndarray]:
+    """(lower (256,), upper (256,)) float64: the plausible range of every face code dim
+    (avatar.parameters.FACE_CODE_TABLE, then FACE_DETAIL_RANGE for the detail dims)."""
+    lower = np.full(FACE_DIM, FACE_DETAIL_RANGE[0])
+    upper = np.full(FACE_DIM, FACE_DETAIL_RANGE[1])
+    lower[:len(FACE_CODE_TABLE)] = [d.lower for d in FACE_CODE_TABLE]
+    upper[:len(FACE_CODE_TABLE)] = [d.upper for d in FACE_CODE_TABLE]
+    return lower, upper
+
+
+def clamp_face_code(code: torch.Tensor) -> torch.Tensor:
+    """code (..., 256) clamped to the plausible ranges (`face_code_limits`), what the renderer shows: the eyes
+    stay in their sockets, the lower lip above the chin and the lips uncrossed by any single dim."""
+    _check_code(code)
+    lower, upper = (torch.as_tensor(bound, dtype=code.dtype, device=code.device) for bound in face_code_limits())
+    return torch.clamp(code, lower, upper)
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,12 +11,17 @@ limbs and fingers, forward bending for the spine), the rotation order, and the r
 are tabulated in avatar/skeleton.py; right-side joints mirror the left, so equal values give mirror poses.
 
 Face code (T, 256), the layout of `sceneNN_face_expression.npy`: the leading FACE_CODE_DIMS dimensions have
-the named meanings (0 = neutral, 1 = a full expression; blinks 1 = closed); the rest are small detail.
+the named meanings (0 = neutral, 1 = a full expression; blinks 1 = closed); the rest are small detail. Each
+dim has a plausible range (FACE_CODE_TABLE, FACE_DETAIL_RANGE for the detail dims): what the reference face
+can show without breaking. The renderer clamps face codes to these ranges (avatar.Avatar.posed_vertices);
+the metrics and the face decoder itself take codes as they are.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 DEG = math.pi / 180.0
 
@@ -90,21 +95,35 @@ POSE_PARAMETER_NAMES = tuple(p.name for p in POSE_PARAMETERS)
 POSE_INDEX = {p.name: i for i, p in enumerate(POSE_PARAMETERS)}
 assert len(POSE_PARAMETERS) == 104, len(POSE_PARAMETERS)
 
-# Leading face code dimensions and their meaning (index -> name); values are in [0, 1] except gaze (-1..1).
-FACE_CODE_DIMS = (
-    "jaw_open",      # mouth opening (vertical)
-    "lip_round",     # rounded vowels (o, u): lips pucker, mouth narrows
-    "lip_spread",    # spread vowels (i, e): mouth widens
-    "lip_press",     # closed lips pressed (m, b, p)
-    "smile",
-    "brow_raise",
-    "brow_furrow",
-    "blink_left",
-    "blink_right",
-    "gaze_yaw",      # -1 left .. 1 right
-    "gaze_pitch",    # -1 down .. 1 up
-    "cheek_puff",
+@dataclass(frozen=True)
+class FaceCodeDim:
+    name: str
+    lower: float  # plausible range: what a face can show; the renderer clamps to it (module docstring)
+    upper: float
+    meaning: str
+
+
+# Leading face code dimensions (index = position). Their meaning: 0 = neutral, 1 = full; gaze -1..1 turns
+# the eyes by 25 degrees (yaw) / 20 degrees (pitch). The ranges allow exaggeration, and negative values where
+# the opposite is still a face (a frown for smile); they stop where the avatar breaks: the lips overlap more
+# than pressed lips do, 0.16 cm (jaw_open, lip_round below 0), the eyelids cross (blink > 1), the eyes turn
+# out of their sockets.
+FACE_CODE_TABLE = (
+    FaceCodeDim("jaw_open", -0.08, 1.5, "mouth opening, 2.05 cm at 1; below 0 the lower lip goes into the upper"),
+    FaceCodeDim("lip_round", -0.2, 1.5, "rounded vowels (o, u): lips pucker, mouth narrows"),
+    FaceCodeDim("lip_spread", -0.5, 1.5, "spread vowels (i, e): mouth widens"),
+    FaceCodeDim("lip_press", -0.5, 1.2, "closed lips pressed (m, b, p): they overlap 0.16 cm at 1"),
+    FaceCodeDim("smile", -0.5, 1.5, "mouth corners and cheeks up (negative: down)"),
+    FaceCodeDim("brow_raise", -0.5, 1.5, "brows up"),
+    FaceCodeDim("brow_furrow", -0.5, 1.5, "inner brows down and together"),
+    FaceCodeDim("blink_left", -0.2, 1.1, "the avatar's left (+x) eye closes, 1 = closed"),
+    FaceCodeDim("blink_right", -0.2, 1.1, "the right eye closes"),
+    FaceCodeDim("gaze_yaw", -1.6, 1.6, "eyes turn towards +x (the avatar's left), 25 degrees at 1"),
+    FaceCodeDim("gaze_pitch", -1.5, 1.5, "eyes turn up, 20 degrees at 1"),
+    FaceCodeDim("cheek_puff", -0.5, 1.5, "cheeks puff out"),
 )
+FACE_DETAIL_RANGE = (-1.5, 1.5)  # every later dim: 5 x the 0.3 std the detail deformations are scaled for
+FACE_CODE_DIMS = tuple(d.name for d in FACE_CODE_TABLE)
 FACE_INDEX = {name: i for i, name in enumerate(FACE_CODE_DIMS)}
 
 
@@ -115,3 +134,20 @@ def pose_table_markdown() -> str:
         unit, scale = ("cm", 1.0) if p.axis.startswith("t") else ("deg", 1.0 / DEG)
         rows.append(f"| {i} | {p.name} | {p.joint} | {p.axis} | {p.lower * scale:.0f} {unit} | {p.upper * scale:.0f} {unit} |")
     return "\n".join(rows)
+
+
+def face_table_markdown() -> str:
+    """The face code table as Markdown (index, name, plausible range, meaning), as shown in README.md."""
+    rows = ["| # | name | lower | upper | meaning |", "|---|---|---|---|---|"]
+    rows += [f"| {i} | {d.name} | {d.lower:g} | {d.upper:g} | {d.meaning} |" for i, d in enumerate(FACE_CODE_TABLE)]
+    low, high = FACE_DETAIL_RANGE
+    rows.append(f"| {len(FACE_CODE_TABLE)}.. | detail | {low:g} | {high:g} | small smooth skin deformations |")
+    return "\n".join(rows)
+
+
+def translation_dims(nfeats: int) -> np.ndarray:
+    """(C,) bool: the root translation dims (cm) of a pose vector of the avatar's POSE_PARAMETERS layout (no dim
+    of any other layout)."""
+    if nfeats != len(POSE_PARAMETERS):
+        return np.zeros(nfeats, bool)
+    return np.array([p.axis.startswith("t") for p in POSE_PARAMETERS])

@@ -1,8 +1,10 @@
 """`SocialDataset`: windows of one person's conversations (motion + stereo audio), normalised, as training items.
 
 All scenes of the split are read once (through `data_loaders.validate.load_scene`), normalised with the
-person's `data_stats.pth` and kept in memory. Scenes whose face frames are all missing are skipped (for face
-and pose, as the original). For face data, the normalised codes of missing frames are set to 0.
+person's `data_stats.pth` and kept in memory. With `augment` (training), a window's audio gets the channel
+effects of `data_loaders.augment` on its recorded (un-normalised) waveform, then is normalised again.
+Scenes whose face frames are all missing are skipped (for face and pose, as the original). For face data, the
+normalised codes of missing frames are set to 0.
 
 Two ways to cut windows of up to L = max_seq_length frames:
 
@@ -42,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data_loaders.augment import augment
 from data_loaders.format import KEYFRAME_STEP, SAMPLES_PER_FRAME, FormatError, list_scenes, split_scenes
 from data_loaders.stats import Normalizer, load_stats
 from data_loaders.validate import check_stats_dims, load_scene
@@ -62,8 +65,10 @@ class SocialDataset(torch.utils.data.Dataset):
     """Windows of a person folder's `split` ("train" | "val" | "test") for `data_format` "face" | "pose"."""
 
     def __init__(self, root: str | os.PathLike, split: str, data_format: str = "face", max_seq_length: int = 600,
-                 min_seq_length: int = 400, random_lengths: bool = True, random_windows: bool | None = None):
-        """random_windows: draw random windows by seed (default: only for the train split)."""
+                 min_seq_length: int = 400, random_lengths: bool = True, random_windows: bool | None = None,
+                 augment: bool = False):
+        """random_windows: draw random windows by seed (default: only for the train split); augment: channel
+        effects on the audio of random windows (`data_loaders.augment`, drawn from the item seed)."""
         if data_format not in ("face", "pose"):
             raise ValueError(f"data_format must be 'face' or 'pose', got {data_format!r}")
         if not 0 < min_seq_length <= max_seq_length:
@@ -71,6 +76,7 @@ class SocialDataset(torch.utils.data.Dataset):
         self.root, self.split, self.data_format = Path(root), split, data_format
         self.max_seq_length, self.min_seq_length, self.random_lengths = max_seq_length, min_seq_length, random_lengths
         self.random_windows = split == "train" if random_windows is None else random_windows
+        self.augment = augment and self.random_windows
         self.stats = load_stats(root)
         self.normalizer = Normalizer(self.stats)
         self.nfeats = self.normalizer.dim(data_format)
@@ -135,17 +141,31 @@ class SocialDataset(torch.utils.data.Dataset):
     def __getitem__(self, key: int) -> dict:
         """Random windows: the item drawn from seed `key`. Fixed windows: chunk `key` (seed = key)."""
         if self.random_windows:
-            index, start, length = self._random_window(np.random.default_rng(key))
+            rng = np.random.default_rng(key)
+            index, start, length = self._random_window(rng)
         else:
-            index, start, length = self.windows[key]
-        return self._item(index, start, length, key)
+            rng, (index, start, length) = None, self.windows[key]
+        return self._item(index, start, length, key, rng if self.augment else None)
 
-    def _item(self, index: int, start: int, length: int, seed: int) -> dict:
+    def babble(self, rng: np.random.Generator, samples: int) -> np.ndarray:
+        """(samples,) speech of a random place of the split (either channel, normalised): babble noise for
+        `augment`, which scales it to its SNR."""
+        scene = self.scenes[int(rng.choice(len(self.scenes), p=self.scene_weights))]
+        start = int(rng.integers(0, max(len(scene.audio) - samples, 0) + 1))
+        piece = scene.audio[start:start + samples, int(rng.integers(2))]
+        return np.pad(piece, (0, samples - len(piece)))
+
+    def _item(self, index: int, start: int, length: int, seed: int, rng: np.random.Generator | None) -> dict:
+        """The item of a window; rng: the effects of `augment` are drawn from it (None: the audio as recorded)."""
         scene, size = self.scenes[index], self.max_seq_length
         motion = np.zeros((size, self.nfeats), np.float32)
         motion[:length] = scene.motion[start:start + length]
+        window = scene.audio[start * SAMPLES_PER_FRAME:(start + length) * SAMPLES_PER_FRAME]
+        if rng is not None:
+            recorded = augment(self.normalizer.denormalize(window, "audio"), rng, self.babble)
+            window = self.normalizer.normalize(recorded, "audio")
         audio = np.zeros((size * SAMPLES_PER_FRAME, 2), np.float32)
-        audio[:length * SAMPLES_PER_FRAME] = scene.audio[start * SAMPLES_PER_FRAME:(start + length) * SAMPLES_PER_FRAME]
+        audio[:length * SAMPLES_PER_FRAME] = window
         mask = np.arange(size) < length
         valid = mask.copy()
         valid[:length] &= scene.valid[start:start + length]

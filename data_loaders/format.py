@@ -10,10 +10,28 @@ One folder per person (e.g. `dataset/PXB184/`), holding for each scene NN (names
 | `sceneNN_face_expression.npy`     | float32 (T, 256) face expression codes                                   |
 | `sceneNN_missing_face_frames.npy` | 1-D int array: indices of frames whose face code is missing or corrupt   |
 | `data_stats.pth`                  | torch.save of a plain dict of numpy arrays (keys in `data_loaders.stats`)|
+| `sceneNN_events.json` (optional)  | the scene's annotated events (below); written by the synthetic generator, |
+|                                   | absent from real data                                                    |
 
 Pose dim 3 (root_rx) of the captured persons PXB184 and RLW104 is read as `x mod 2pi` (values in [0, 2pi)),
 as the original's loader does to remove a discontinuity: its released data_stats.pth and checkpoints of
 those persons were made from the wrapped values (`wrap_pose_angles`, applied by data_loaders.validate).
+
+Events file (optional, JSON, `read_events` / `write_events`): what the synthetic puppeteer reacted to and did,
+so that evaluation can score generated motion against it. Frames are 0-based indices at 30 fps; runs are
+[start, end) pairs:
+
+    {"fps": 30, "frames": T,
+     "style":   {"energy": e, "attitude": "engaged" | "reserved", ...}   scene-level style of this person
+     "person":  {"speech": runs, "stressed": frames, "pauses": frames}   this person's voice (channel 0):
+                                                                          voice activity, stressed syllables,
+                                                                          pause onsets
+     "partner": {"speech": runs, "stressed": frames, "pauses": frames}   the partner's voice (channel 1)
+     "listening_pauses": frames      partner pause onsets while this person listens (listener nods follow)
+     "speaker_nods": frames          frames of the downward head-velocity peak of each nod on a stressed syllable
+     "listener_nods": frames         the same for each listener nod
+     "gestures": [{"frame": stroke frame, "name": gesture name, "sides": "l" | "r" | "lr",
+                   "amplitude": a}, ...]}
 
 Time runs at FPS = 30 frames per second, so one frame holds 1600 audio samples. In memory, audio is a float32
 array (N, 2) in [-1, 1]; motion is (T, C). Split by sorted scene order: the last 4 scenes are test, the 2
@@ -21,6 +39,7 @@ before them validation, the rest train.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -42,6 +61,9 @@ AUDIO_SUFFIX = "_audio.wav"
 POSE_SUFFIX = "_body_pose.npy"
 FACE_SUFFIX = "_face_expression.npy"
 MISSING_SUFFIX = "_missing_face_frames.npy"
+EVENTS_SUFFIX = "_events.json"
+EVENT_CHANNELS = ("person", "partner")
+EVENT_FRAME_KEYS = ("listening_pauses", "speaker_nods", "listener_nods")
 STATS_FILE = "data_stats.pth"
 SCENE_FILE_SUFFIXES = (AUDIO_SUFFIX, POSE_SUFFIX, FACE_SUFFIX, MISSING_SUFFIX)
 
@@ -92,6 +114,10 @@ class Scene:
     @property
     def missing(self) -> Path:
         return self.path(MISSING_SUFFIX)
+
+    @property
+    def events(self) -> Path:
+        return self.path(EVENTS_SUFFIX)
 
 
 _SCENE_NAME = re.compile(r"^(?P<name>.+?)(" + "|".join(re.escape(s) for s in SCENE_FILE_SUFFIXES) + r")$")
@@ -168,3 +194,56 @@ def write_scene(folder: str | os.PathLike, name: str, audio: np.ndarray, pose: n
     write_npy(scene.face, face.astype(np.float32))
     write_npy(scene.missing, np.asarray(missing_frames, dtype=np.int64))
     return scene
+
+
+def _check_events(events: object, frames: int | None) -> list[str]:
+    """Every fault of an events dict (module docstring) as a message."""
+    if not isinstance(events, dict):
+        return [f"holds a {type(events).__name__}, not a JSON object"]
+    faults = [f"key {key!r} is missing" for key in ("fps", "frames", *EVENT_CHANNELS, *EVENT_FRAME_KEYS, "gestures")
+              if key not in events]
+    if faults:
+        return faults
+    if events["fps"] != FPS:
+        faults.append(f"fps is {events['fps']}; the format runs at {FPS}")
+    if frames is not None and events["frames"] != frames:
+        faults.append(f"frames is {events['frames']} but the scene has {frames}")
+    lists = {key: events[key] for key in EVENT_FRAME_KEYS}
+    lists.update({f"{side}.{key}": events[side].get(key, []) for side in EVENT_CHANNELS
+                  for key in ("stressed", "pauses")})
+    lists["gestures.frame"] = [g.get("frame", -1) for g in events["gestures"]]
+    for key, values in lists.items():
+        if any(not isinstance(v, int) or not 0 <= v < events["frames"] for v in values):
+            faults.append(f"{key!r} holds values that are not frame indices in [0, {events['frames']})")
+    for side in EVENT_CHANNELS:
+        runs = events[side].get("speech", [])
+        if any(len(r) != 2 or not 0 <= r[0] < r[1] <= events["frames"] for r in runs):
+            faults.append(f"'{side}.speech' holds runs that are not [start, end) inside the scene")
+    return faults
+
+
+def write_events(scene: Scene, events: dict) -> None:
+    """Write a scene's events file (module docstring) atomically, after checking it."""
+    faults = _check_events(events, None)
+    if faults:
+        raise ValueError(f"{scene.events}: malformed events: {'; '.join(faults)}")
+    tmp = scene.events.with_name(scene.events.name + ".tmp")
+    tmp.write_text(json.dumps(events, separators=(",", ":")))
+    os.replace(tmp, scene.events)
+
+
+def read_events(scene: Scene, frames: int | None = None) -> dict | None:
+    """The scene's events (module docstring), or None when the scene has no events file (real data).
+    FormatError naming the file when it is unreadable or malformed (`frames`: the scene's length, checked)."""
+    if not scene.events.is_file():
+        return None
+    try:
+        events = json.loads(scene.events.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FormatError(f"{scene.events}: not a readable events file ({error}); regenerate the scene or "
+                          f"delete the file (events are optional)") from error
+    faults = _check_events(events, frames)
+    if faults:
+        raise FormatError(f"{scene.events}: malformed events: {'; '.join(faults)}; regenerate the scene or "
+                          f"delete the file (events are optional)")
+    return events

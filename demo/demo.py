@@ -14,8 +14,10 @@ Checkpoints: DIR holds one training --save_dir per model (args.json and model*.p
     DIR/vq     its VQ-VAE             python -m train.train_vq             (named by DIR/guide/args.json)
 
 The face and guide runs find their lip regressor and VQ-VAE through the paths in their args.json
-(lip_model_path, resume_pth), as sample.generate does. Default DIR: checkpoints/ in the repository. Without
-usable checkpoints the page says what is missing and prints the commands that make them (MISSING_HELP).
+(lip_model_path, resume_pth), as sample.generate does. DIR may also be the original's released checkpoints/
+tree (diffusion/c1_face, diffusion/c1_pose, guide/c1_pose, vq/c1_pose; train/original_layout.py). Default
+DIR: checkpoints/ in the repository. Without usable checkpoints the page says what is missing and prints the
+commands that make them (MISSING_HELP).
 
 Processing (`Demo.run`, usable without a browser): the audio file is read by sample/audio_input.py (any
 format, rate and length; mono = the person, the partner taken as quiet noise), at most --max_upload_mb
@@ -23,9 +25,9 @@ large and --max_seconds long: both are checked before anything is decoded (the s
 the duration from the file's header), so an upload that is too large or too long costs no memory. The
 face and the body are sampled with sample.generate's functions as ONE audio sample with num_samples
 repetitions (so the conditions are computed once), in overlapping windows when the audio is longer than the
-models' window, with --seed (the same audio and settings give the same videos). Defaults follow the
-original demo: classifier-free guidance 10 for the face and 2 for the body, top-p 0.97; steps and sampler
-are ours (DPM-Solver++ 20 steps instead of DDIM 100). Videos come from visualize.render_results.
+models' window, with --seed (the same audio and settings give the same videos). Guidance, sampler and steps
+are each model folder's recommendation (DIR/face/sampling.json, DIR/pose/sampling.json; sample/recommended.py)
+unless given as flags; top-p starts at 0.97 as in the original demo. Videos come from visualize.render_results.
 
 Files: each request writes into its own folder under the workspace (--output_dir, default a new temporary
 folder, removed when the process ends); gradio keeps its uploads and the copies of the outputs it serves in
@@ -37,13 +39,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Optional
 
 import gradio as gr
 
@@ -52,9 +55,11 @@ from sample.audio_input import AudioInfo, AudioInputError, audio_file_info
 from sample.body import BodySampler
 from sample.face import FaceSampler
 from sample.generate import GenerateConfig, Inputs, audio_file_inputs, sample_inputs
+from sample.recommended import sampling_settings
 from sample.results import Results, save_results
 from sample.windows import NormalizedAudio, SamplingConfig
 from train.checkpoint import latest_checkpoint
+from train.original_layout import OriginalModelConfig, original_model_folders
 from utils.cli import run_cli
 from utils.config import arg, parse_config
 from utils.device import resolve_device
@@ -82,7 +87,8 @@ or start the demo with --checkpoints pointing at a folder that holds them."""
 class DemoConfig:
     """The web page, the models and how they are sampled and rendered."""
     checkpoints: str = arg(str(REPO / "checkpoints"), "folder holding the face, lip, pose, guide and vq training "
-                                                      "save_dirs (module docstring)")
+                                                      "save_dirs, or the original's released checkpoints/ tree "
+                                                      "(module docstring)")
     port: int = arg(7860, "port of the web page")
     host: str = arg("127.0.0.1", "address to listen on (0.0.0.0: reachable from other machines)")
     share: bool = arg(False, "also publish the page through a temporary public gradio.live link (needs internet)")
@@ -92,10 +98,15 @@ class DemoConfig:
     max_seconds: float = arg(120.0, "longest audio accepted, in seconds, read from the file's header before it is "
                                     "decoded (0: any length)")
     max_upload_mb: float = arg(50.0, "largest audio file accepted, in MB (0: any size)")
-    timestep_respacing: str = arg("ddim20", "denoising steps (see sample.generate)")
-    sampler: Literal["dpmpp2m", "ddim", "ddpm"] = arg("dpmpp2m", "diffusion sampler (see sample.generate)")
-    face_guidance: float = arg(10.0, "classifier-free guidance scale of the face (original demo: 10)")
-    body_guidance: float = arg(2.0, "classifier-free guidance scale of the body (original demo: 2)")
+    timestep_respacing: Optional[str] = arg(None, "denoising steps of face and body (see sample.generate); none: "
+                                                  "each model folder's sampling.json")
+    sampler: Optional[Literal["dpmpp2m", "ddim", "ddpm"]] = arg(None, "diffusion sampler of face and body (see "
+                                                                      "sample.generate); none: each model "
+                                                                      "folder's sampling.json")
+    face_guidance: Optional[float] = arg(None, "classifier-free guidance scale of the face; none: "
+                                               "DIR/face/sampling.json")
+    body_guidance: Optional[float] = arg(None, "classifier-free guidance scale of the body; none: "
+                                               "DIR/pose/sampling.json")
     seed: int = arg(10, "seed of the sampling noise (original demo: 10)")
 
 
@@ -112,14 +123,19 @@ class DemoOutput(NamedTuple):
     folder: Path
 
 
-def check_checkpoints(folder: str | Path) -> None:
-    """CheckpointsMissing unless folder/face, folder/pose and folder/guide each hold a model*.pt."""
+def model_folders(folder: str | Path) -> dict[str, Path]:
+    """{"face", "pose", "guide"} -> run folders: the original's released tree when `folder` is one, else
+    folder/face, folder/pose and folder/guide, which must each hold a model*.pt (CheckpointsMissing)."""
     folder = Path(folder)
+    original = original_model_folders(folder)
+    if set(MODELS) <= set(original):
+        return original
     missing = [f"{folder / name} ({what})" for name, what in MODELS.items()
                if latest_checkpoint(folder / name, "model") is None]
     if missing:
         raise CheckpointsMissing("No trained model in:\n" + "".join(f"    {line}\n" for line in missing) + "\n"
                                  + MISSING_HELP.format(dir=folder))
+    return {name: folder / name for name in MODELS}
 
 
 class Demo:
@@ -127,6 +143,10 @@ class Demo:
 
     def __init__(self, face: FaceSampler, body: BodySampler, config: DemoConfig):
         self.face, self.body, self.config = face, body, config
+        folder = Path(config.checkpoints)
+        common = dict(sampler=config.sampler, timestep_respacing=config.timestep_respacing, seed=config.seed)
+        self.face_settings = sampling_settings(folder / "face", guidance_param=config.face_guidance, **common)
+        self.body_settings = sampling_settings(folder / "pose", guidance_param=config.body_guidance, **common)
         self.output_root = Path(config.output_dir or tempfile.mkdtemp(prefix="a2p_demo_"))
         self.output_root.mkdir(parents=True, exist_ok=True)
         if not config.output_dir:
@@ -142,21 +162,18 @@ class Demo:
         return audio_file_info(audio_path, self.config.max_seconds or None)
 
     @classmethod
-    def load(cls, config: DemoConfig) -> "Demo":
+    def load(cls, config: DemoConfig, options: dict | None = None) -> "Demo":
         """Load the models of config.checkpoints; CheckpointsMissing (or the loaders' own errors, naming the
-        file) when they are not usable."""
-        check_checkpoints(config.checkpoints)
-        folder, device = Path(config.checkpoints), resolve_device(config.device)
-        face = FaceSampler.load(folder / "face", device)
-        body = BodySampler.load(folder / "pose", device, resume_trans=folder / "guide")
+        file) when they are not usable. options: OriginalModelConfig's fields for the original's models."""
+        folders, device = model_folders(config.checkpoints), resolve_device(config.device)
+        face = FaceSampler.load(folders["face"], device, options)
+        body = BodySampler.load(folders["pose"], device, resume_trans=folders["guide"], options=options)
         return cls(face, body, config)
 
     def sample(self, sampler: FaceSampler | BodySampler, inputs: Inputs, num_samples: int,
-               guidance: float) -> Results:
+               settings: SamplingConfig) -> Results:
         """num_samples repetitions of the one audio sample `inputs` (normalised for `sampler`), as results.npy."""
-        config = self.config
-        settings = SamplingConfig(num_repetitions=num_samples, timestep_respacing=config.timestep_respacing,
-                                  sampler=config.sampler, guidance_param=guidance, seed=config.seed)
+        settings = dataclasses.replace(settings, num_repetitions=num_samples)
         return sample_inputs(sampler, inputs, settings, GenerateConfig(progress=False), sampler.window)
 
     @staticmethod
@@ -180,10 +197,10 @@ class Demo:
         self.check_upload(audio_path)
         face_inputs = audio_file_inputs(audio_path, self.face.normalizer, self.config.max_seconds or None)
         seconds = face_inputs.raw_audio.shape[1] / SAMPLE_RATE
-        face = self.sample(self.face, face_inputs, num_samples, self.config.face_guidance)
+        face = self.sample(self.face, face_inputs, num_samples, self.face_settings)
         self.body.top_p = top_p
         body_inputs = face_inputs._replace(audio=NormalizedAudio(face_inputs.raw_audio, self.body.normalizer))
-        body = self.sample(self.body, body_inputs, num_samples, self.config.body_guidance)
+        body = self.sample(self.body, body_inputs, num_samples, self.body_settings)
         sampled = time.perf_counter()
         folder = Path(tempfile.mkdtemp(prefix="request_", dir=self.output_root))
         try:
@@ -262,11 +279,11 @@ def remove_upload(path: str | Path) -> None:
         path.parent.rmdir()
 
 
-def launch(config: DemoConfig, block: bool = True) -> gr.Blocks:
+def launch(config: DemoConfig, block: bool = True, options: dict | None = None) -> gr.Blocks:
     """Load the models (or the reason they cannot be) and serve the page; block: until Ctrl-C, else return
-    at once (the page runs in a thread; stop it with .close())."""
+    at once (the page runs in a thread; stop it with .close()). options: OriginalModelConfig's fields."""
     try:
-        demo, problem = Demo.load(config), ""
+        demo, problem = Demo.load(config, options), ""
     except (CheckpointsMissing, FileNotFoundError, ValueError) as error:
         demo, problem = None, str(error)
         print(f"[demo] {problem}")
@@ -281,9 +298,9 @@ def launch(config: DemoConfig, block: bool = True) -> gr.Blocks:
 
 
 def main(argv: list[str] | None = None) -> None:
-    config, = parse_config([DemoConfig], argv, description=(
+    config, original = parse_config([DemoConfig, OriginalModelConfig], argv, description=(
         "Web page (gradio): upload or record speech and watch the avatar say it, several samples at a time."))
-    launch(config)
+    launch(config, options=dataclasses.asdict(original))
 
 
 if __name__ == "__main__":

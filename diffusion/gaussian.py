@@ -11,8 +11,13 @@ target, for both terms):
   vel   = Σ_f,c w_f w_{f+1} (Δx0_hat − Δx0)² / (C · Σ_f w_f w_{f+1}),   Δx_f = x_{f+1} − x_f
   loss  = mean over the batch of (rec + lambda_vel · vel)
 A sample without any counted frame (or frame pair) contributes 0 to that term.
+
+`vb` (logged, never trained on) is the original's variational-bound term in bits per dimension, computed
+from the same prediction (the original ran a second forward pass for it): see `variational_bound`.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -56,17 +61,60 @@ class GaussianDiffusion:
         noise = per_sample_normal(seeds, tuple(x0.shape[1:]), device=x0.device).to(x0.dtype)
         return t, noise
 
+    def terms(self, denoise_fn, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, weight: torch.Tensor,
+              lambda_vel: float = 0.0) -> dict[str, torch.Tensor]:
+        """Per-sample (B,) loss terms for given steps t (B,) and noise like x0 (B,T,C): rec, vel, loss = rec +
+        lambda_vel · vel, with the (B,T) frame weights w_f of the module docstring, and vb (no gradient)."""
+        x_t = self.q_sample(x0, t, noise)
+        x0_hat = denoise_fn(x_t, t)
+        rec = _masked_mse(x0_hat, x0, weight)
+        vel = _masked_mse(x0_hat.diff(dim=1), x0.diff(dim=1), weight[:, 1:] & weight[:, :-1])
+        return {"loss": rec + lambda_vel * vel, "rec": rec, "vel": vel,
+                "vb": self.variational_bound(x0, x_t, t, x0_hat.detach())}
+
     def training_loss(self, denoise_fn, x0: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor,
                       seeds: torch.Tensor, lambda_vel: float = 0.0) -> dict[str, torch.Tensor]:
         """The masked x0 loss of one batch.
 
         x0: (B,T,C) clean normalised motion; valid, mask: (B,T) bool (see the module docstring);
         seeds: (B,) int64 per-item seeds; denoise_fn(x_t, t) -> x0_hat (B,T,C).
-        Returns {"loss": scalar to backpropagate, "rec": scalar batch mean of rec, "vel": same for vel}.
+        Returns {"loss": scalar to backpropagate, "rec", "vel", "vb": scalar batch means of the terms}.
         """
         t, noise = self.draw_timesteps_and_noise(seeds, x0)
-        x0_hat = denoise_fn(self.q_sample(x0, t, noise), t)
-        weight = valid & mask
-        rec = _masked_mse(x0_hat, x0, weight)
-        vel = _masked_mse(x0_hat.diff(dim=1), x0.diff(dim=1), weight[:, 1:] & weight[:, :-1])
-        return {"loss": (rec + lambda_vel * vel).mean(), "rec": rec.mean(), "vel": vel.mean()}
+        return {name: value.mean() for name, value in self.terms(denoise_fn, x0, t, noise, valid & mask,
+                                                                 lambda_vel).items()}
+
+    @torch.no_grad()
+    def variational_bound(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
+                          x0_hat: torch.Tensor) -> torch.Tensor:
+        """(B,) the original's "vb" term in bits per dimension, unmasked, as it logged it (guided-diffusion's
+        _vb_terms_bpd with the fixed small variance): for t > 0 the KL divergence between the posterior
+        q(x_{t-1} | x_t, x0) and the model's p(x_{t-1} | x_t), whose mean is the posterior mean at x0_hat and
+        whose variance is the posterior's (clipped at step 0), i.e. 0.5 (coef1_t (x0 - x0_hat))² / β̃_t; for
+        t = 0 the negative log-likelihood of x0 under a Gaussian discretised into 255 bins on [-1, 1] (the
+        image code it comes from); both averaged over (T, C) and divided by ln 2."""
+        alphas_cumprod = self.alphas_cumprod
+        previous = torch.cat([alphas_cumprod.new_ones(1), alphas_cumprod[:-1]])
+        betas = 1 - alphas_cumprod / previous
+        variance = betas * (1 - previous) / (1 - alphas_cumprod)
+        log_variance = _per_sample(torch.cat([variance[1:2], variance[1:]]).log(), t, x0)
+        coef_x0 = _per_sample(betas * previous.sqrt() / (1 - alphas_cumprod), t, x0)
+        coef_xt = _per_sample((1 - previous) * (1 - betas).sqrt() / (1 - alphas_cumprod), t, x0)
+        model_mean = coef_x0 * x0_hat + coef_xt * x_t
+        kl = 0.5 * (coef_x0 * x0 + coef_xt * x_t - model_mean) ** 2 * torch.exp(-log_variance)
+        nll = -_discretized_gaussian_log_likelihood(x0, model_mean, 0.5 * log_variance)
+        bits = torch.where((t == 0).view(-1, *[1] * (x0.dim() - 1)), nll, kl)
+        return bits.flatten(1).mean(1) / math.log(2.0)
+
+
+def _discretized_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """log P(x) per element of a Gaussian discretised into 255 bins of width 2/255 on [-1, 1], the outer bins
+    open-ended (guided-diffusion's, with its tanh approximation of the normal CDF)."""
+    def cdf(z: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (z + 0.044715 * z ** 3)))
+    inverse_std = torch.exp(-log_scale)
+    cdf_plus, cdf_minus = cdf(inverse_std * (x - mean + 1 / 255)), cdf(inverse_std * (x - mean - 1 / 255))
+    log_cdf_plus = cdf_plus.clamp(min=1e-12).log()
+    log_one_minus_cdf_minus = (1 - cdf_minus).clamp(min=1e-12).log()
+    log_delta = (cdf_plus - cdf_minus).clamp(min=1e-12).log()
+    return torch.where(x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_one_minus_cdf_minus, log_delta))

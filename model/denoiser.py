@@ -6,7 +6,7 @@ original, and are dicts of batch-first tensors, so guidance can torch.cat a cond
 `null_condition` along the batch and run one forward pass:
 
     "memory"        (B, T, d)  audio tokens, one per motion frame (face: + lip vertices), after the
-                               condition encoder layers (face)
+                               condition encoder layers (face); (B, L, d) at 100 Hz with vq_wav2vec
     "pooled"        (B, d)     MLP(masked mean of the audio tokens): the audio part of the FiLM vector
     "guide"         (B, K, d)  pose only: LayerNorm(Linear(keyframes)), keyframe k at k seconds
     "frame_padding" (B, T)     only when a mask was given: True = padded frame (blocked as attention key)
@@ -21,10 +21,18 @@ audio token i and keyframe i/30 share their phase (`model.layers`); the two time
 Differences from the original, all deliberate: any T (null embeddings are learned vectors broadcast over
 tokens, no 1998-token limit); one audio token per frame from the owned `model.audio_encoder`; padded frames
 are blocked with key padding masks; the post-net dropout follows `self.training`.
+
+The original's own convention, to run its released checkpoints (model/original_checkpoint.py), is a variant
+selected by config fields: --rotary index (the original's rotary phases on plain token indices of each
+stream, layers.py; no attention masks: keyframes beyond the mask are zeroed instead, as the original does),
+--audio_encoder vq_wav2vec (memory tokens at 100 Hz instead of one per frame; lip vertices are resized to that
+rate, nearest-exact), --null_audio_tokens 1998 / --null_keyframes 20 (null conditions are learned sequences
+truncated to the token count, so a window holds at most 600 frames) and --post_net_width 256.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,8 +40,8 @@ from torch import nn
 
 from data_loaders.format import FACE_DIM, FPS, KEYFRAME_STEP, POSE_DIM
 from model.audio_encoder import AudioEncoderConfig, build_audio_encoder
-from model.layers import (EncoderLayer, FiLMDecoderLayer, SinusoidalTimestepEmbedding, frame_seconds,
-                          xavier_init)
+from model.layers import (EncoderLayer, FiLMDecoderLayer, SinusoidalTimestepEmbedding, check_null_length,
+                          frame_seconds, null_like, xavier_init)
 from utils.config import arg
 from utils.rng import per_sample_uniform
 
@@ -57,6 +65,14 @@ class DenoiserConfig:
     use_guide: bool = arg(False, "pose: cross-attend to guide poses (keyframes at 1 fps)")
     num_cond_layers: int = arg(2, "transformer encoder layers over the audio tokens (original: 2 face, 0 pose)")
     post_net: bool = arg(False, "pose: causal dilated conv post-net after the transformer")
+    post_net_width: int = arg(0, "hidden width of the post-net (0 = latent_dim; the original: 256)")
+    rotary: Literal["time", "index"] = arg("time", "position convention: time = rotary per head on seconds, all "
+                                                   "streams aligned in time; index = the original's (rotary on "
+                                                   "the layer input, plain token indices, no attention masks)")
+    null_audio_tokens: int = arg(0, "0 = the null audio condition is a learned vector for any length; N = a "
+                                    "learned sequence of N tokens truncated to the audio's (the original: 1998)")
+    null_keyframes: int = arg(0, "pose: 0 = learned null guide vector; K = learned sequence of K keyframes (the "
+                                 "original: 20)")
 
 
 def denoiser_preset(data_format: str, lip_dim: int = 0) -> dict:
@@ -68,6 +84,14 @@ def denoiser_preset(data_format: str, lip_dim: int = 0) -> dict:
         return dict(nfeats=POSE_DIM, latent_dim=256, layers=6, heads=8, lip_dim=0, use_guide=True,
                     num_cond_layers=0, post_net=True)
     raise ValueError(f"--data_format {data_format!r}: choose face or pose")
+
+
+def at_token_rate(per_frame: torch.Tensor, tokens: int) -> torch.Tensor:
+    """(B, T, F) per-frame features resized in time to (B, tokens, F) with nearest-exact interpolation (the
+    original's lip vertices at the 100 Hz audio token rate); unchanged when tokens == T."""
+    if per_frame.shape[1] == tokens:
+        return per_frame
+    return F.interpolate(per_frame.transpose(1, 2), size=tokens, mode="nearest-exact").transpose(1, 2)
 
 
 class CausalPostNet(nn.Module):
@@ -105,10 +129,11 @@ class FiLMTransformer(nn.Module):
         d = cfg.latent_dim
         self.audio_encoder = build_audio_encoder(audio_cfg, channels=2)
         self.cond_projection = nn.Linear(self.audio_encoder.out_dim + cfg.lip_dim, d)
-        self.cond_encoder = nn.ModuleList(EncoderLayer(d, cfg.heads, cfg.ff_size, cfg.dropout)
+        self.cond_encoder = nn.ModuleList(EncoderLayer(d, cfg.heads, cfg.ff_size, cfg.dropout, cfg.rotary)
                                           for _ in range(cfg.num_cond_layers))
         self.non_attn_cond_projection = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
-        self.null_cond_embed = nn.Parameter(torch.randn(d))
+        self.null_cond_embed = nn.Parameter(torch.randn(cfg.null_audio_tokens, d) if cfg.null_audio_tokens
+                                            else torch.randn(d))
         self.null_cond_hidden = nn.Parameter(torch.randn(d))
         self.time_mlp = nn.Sequential(SinusoidalTimestepEmbedding(d), nn.Linear(d, 4 * d), nn.Mish())
         self.to_time_cond = nn.Linear(4 * d, d)
@@ -117,32 +142,37 @@ class FiLMTransformer(nn.Module):
         if cfg.use_guide:
             self.frame_cond_projection = nn.Linear(cfg.nfeats, d)
             self.frame_norm_cond = nn.LayerNorm(d)
-            self.null_pose_embed = nn.Parameter(torch.randn(d))
+            self.null_pose_embed = nn.Parameter(torch.randn(cfg.null_keyframes, d) if cfg.null_keyframes
+                                                else torch.randn(d))
         self.input_projection = nn.Linear(cfg.nfeats, d)
         self.decoder = nn.ModuleList(
-            FiLMDecoderLayer(d, cfg.heads, cfg.ff_size, cfg.dropout, extra_cross_attention=cfg.use_guide)
+            FiLMDecoderLayer(d, cfg.heads, cfg.ff_size, cfg.dropout, extra_cross_attention=cfg.use_guide,
+                             rotary=cfg.rotary)
             for _ in range(cfg.layers))
         self.final_layer = nn.Linear(d, cfg.nfeats)
         xavier_init(self.final_layer)
-        self.post_net = CausalPostNet(cfg.nfeats, d) if cfg.post_net else None
+        self.post_net = CausalPostNet(cfg.nfeats, cfg.post_net_width or d) if cfg.post_net else None
 
     def encode_condition(self, audio: torch.Tensor, lip_vertices: torch.Tensor | None = None,
                          keyframes: torch.Tensor | None = None, keyframe_mask: torch.Tensor | None = None,
                          mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """audio (B, T*1600, 2); lip_vertices (B, T, lip_dim) iff lip_dim > 0; keyframes (B, K, nfeats) iff
         use_guide; mask (B, T) bool True = real frame (padding is blocked in attention); keyframe_mask (B, K)
-        True = real keyframe (default: mask[:, ::30]). Returns the condition dict (module docstring)."""
+        True = real keyframe (default: mask[:, ::30]). Returns the condition dict (module docstring).
+        With rotary "index" (the original's) nothing is blocked: keyframes outside the masks become zeros."""
         features = self.audio_encoder(audio)
         if (lip_vertices is not None) != (self.cfg.lip_dim > 0):
             raise ValueError(f"FiLMTransformer: lip_vertices must be given exactly when lip_dim > 0 "
                              f"(lip_dim = {self.cfg.lip_dim})")
         if lip_vertices is not None:
-            features = torch.cat((features, lip_vertices.to(features.dtype)), dim=-1)
+            features = torch.cat((features, at_token_rate(lip_vertices.to(features.dtype), features.shape[1])), dim=-1)
+        check_null_length(self.null_cond_embed, features.shape[1], "audio tokens")
         tokens = self.cond_projection(features)
-        frame_padding = None if mask is None else ~mask.bool()
+        blocks = self.cfg.rotary != "index"
+        frame_padding = None if mask is None or not blocks else ~mask.bool()
         for layer in self.cond_encoder:
             tokens = layer(tokens, key_padding_mask=frame_padding)
-        weights = torch.ones_like(tokens[..., :1]) if mask is None else mask[..., None].to(tokens.dtype)
+        weights = torch.ones_like(tokens[..., :1]) if frame_padding is None else mask[..., None].to(tokens.dtype)
         pooled = (tokens * weights).sum(1) / weights.sum(1).clamp_min(1)
         cond = {"memory": tokens, "pooled": self.non_attn_cond_projection(pooled)}
         if frame_padding is not None:
@@ -151,10 +181,12 @@ class FiLMTransformer(nn.Module):
             raise ValueError(f"FiLMTransformer: keyframes must be given exactly when use_guide "
                              f"(use_guide = {self.cfg.use_guide})")
         if keyframes is not None:
-            cond["guide"] = self.frame_norm_cond(self.frame_cond_projection(keyframes))
             if keyframe_mask is None and mask is not None:
                 keyframe_mask = mask[:, ::KEYFRAME_STEP][:, :keyframes.shape[1]]
-            if keyframe_mask is not None:
+            if keyframe_mask is not None and not blocks:
+                keyframes = keyframes * keyframe_mask[..., None].to(keyframes.dtype)
+            cond["guide"] = self.frame_norm_cond(self.frame_cond_projection(keyframes))
+            if keyframe_mask is not None and blocks:
                 cond["guide_padding"] = ~keyframe_mask.bool()
         return cond
 
@@ -162,10 +194,10 @@ class FiLMTransformer(nn.Module):
         """The same dict with audio tokens, pooled audio and guide tokens replaced by the learned null
         embeddings (padding masks kept): the 'unconditional' branch of classifier-free guidance."""
         null = dict(cond)
-        null["memory"] = self.null_cond_embed.to(cond["memory"].dtype).expand_as(cond["memory"])
+        null["memory"] = null_like(self.null_cond_embed, cond["memory"], "audio tokens")
         null["pooled"] = self.null_cond_hidden.to(cond["pooled"].dtype).expand_as(cond["pooled"])
         if "guide" in cond:
-            null["guide"] = self.null_pose_embed.to(cond["guide"].dtype).expand_as(cond["guide"])
+            null["guide"] = null_like(self.null_pose_embed, cond["guide"], "keyframes")
         return null
 
     def drop_condition(self, cond: dict[str, torch.Tensor], seeds: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -187,19 +219,21 @@ class FiLMTransformer(nn.Module):
         """x_t (B, T, nfeats) noisy motion, t (B,) int64 diffusion step (original index), cond from
         encode_condition / null_condition / drop_condition -> x0_hat (B, T, nfeats)."""
         batch, frames, _ = x_t.shape
-        if cond["memory"].shape[:2] != (batch, frames):
+        index = self.cfg.rotary == "index"  # the original's convention: memory at its own rate, index positions
+        if cond["memory"].shape[0] != batch or (cond["memory"].shape[1] != frames and not index):
             raise ValueError(f"FiLMTransformer: condition has {tuple(cond['memory'].shape[:2])} (batch, frames) "
                              f"but x_t has {(batch, frames)}; audio must hold {frames} * 1600 samples")
         t_hidden = self.time_mlp(t)
         film_vec = self.to_time_cond(t_hidden) + cond["pooled"]
         time_tokens = self.to_time_tokens(t_hidden).view(batch, 2, -1)
         memory = self.norm_cond(torch.cat((cond["memory"], time_tokens.to(cond["memory"].dtype)), dim=1))
-        x_pos = frame_seconds(frames, device=x_t.device)
-        memory_pos = torch.cat((x_pos, x_pos.new_zeros(2)))
+        x_pos = None if index else frame_seconds(frames, device=x_t.device)
+        memory_pos = None if index else torch.cat((x_pos, x_pos.new_zeros(2)))
         frame_padding = cond.get("frame_padding")
         memory_padding = None if frame_padding is None else F.pad(frame_padding, (0, 2), value=False)
         guide = cond.get("guide")
-        guide_pos = None if guide is None else frame_seconds(guide.shape[1], rate=FPS / KEYFRAME_STEP, device=x_t.device)
+        guide_pos = None if guide is None or index else frame_seconds(guide.shape[1], rate=FPS / KEYFRAME_STEP,
+                                                                      device=x_t.device)
         h = self.input_projection(x_t)
         for layer in self.decoder:
             h = layer(h, film_vec, memory, guide, x_pos=x_pos, memory_pos=memory_pos, memory2_pos=guide_pos,

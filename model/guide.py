@@ -26,10 +26,18 @@ codebook_size + 1 rows for all levels (SOS id = codebook_size) and plain token i
 Condition dropout (training): per sample, with probability cond_drop_prob, memory and FiLM vector are
 replaced by learned null vectors (broadcast over time, so any audio length works), drawn from the item
 seed through utils.rng. Generation always keeps the audio (no guidance, as in the original).
+
+The original's guide, to run its released checkpoints (model/original_checkpoint.py), is a variant selected
+by config fields: --rotary index (plain token indices as rotary positions, layers.py; no attention masks),
+--audio_encoder vq_wav2vec (100 Hz audio tokens), --audio_convs 2 instead of --audio_layers (its `pre_audio`:
+blocks of six unpadded dilated Conv1d(k=3, dilations 1,2,3,1,2,3) + LeakyReLU(0.2) + Dropout(0.2) over the
+audio features, then a 1x1 conv; each block shortens the sequence by 24 tokens), --token_table shared (one
+table of codebook_size + 1 rows for every level, SOS = codebook_size) and --null_audio_tokens 1998.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +45,7 @@ from torch import nn
 
 from data_loaders.format import FPS, KEYFRAME_STEP, SAMPLES_PER_FRAME
 from model.audio_encoder import AudioEncoderConfig, build_audio_encoder
-from model.layers import EncoderLayer, FiLMDecoderLayer, causal_mask, frame_seconds, xavier_init
+from model.layers import EncoderLayer, FiLMDecoderLayer, causal_mask, frame_seconds, null_like, xavier_init
 from utils.config import arg
 from utils.rng import per_sample_uniform
 
@@ -57,6 +65,14 @@ class GuideConfig:
     label_smoothing: float = arg(0.1, "label smoothing of the token cross-entropy")
     codebook_size: int = arg(1024, "VQ codebook size = token classes (must match the VQ; train_guide sets it)")
     depth: int = arg(4, "VQ residual levels = tokens per keyframe (must match the VQ; train_guide sets it)")
+    rotary: Literal["time", "index"] = arg("time", "position convention (model/layers.py): time = rotary per head "
+                                                   "on seconds; index = the original's")
+    audio_convs: int = arg(0, "blocks of six dilated convs over the audio features before the projection (the "
+                              "original's pre_audio: 2)")
+    token_table: Literal["per_level", "shared"] = arg("per_level", "token embedding: one table per VQ level, or "
+                                                                   "the original's one shared table")
+    null_audio_tokens: int = arg(0, "0 = learned null audio vector for any length; N = the original's learned "
+                                    "null sequence of N tokens (1998)")
 
 
 def top_p_sample(logits: torch.Tensor, top_p: float, temperature: float = 1.0,
@@ -80,6 +96,15 @@ def top_p_sample(logits: torch.Tensor, top_p: float, temperature: float = 1.0,
     return order.gather(-1, choice).squeeze(-1)
 
 
+def dilated_audio_convs(channels: int, blocks: int) -> nn.Sequential:
+    """The original guide's pre_audio (module docstring): (B, C, L) -> (B, C, L - 24 * blocks)."""
+    layers: list[nn.Module] = []
+    for _ in range(blocks):
+        for dilation in (1, 2, 3, 1, 2, 3):
+            layers += [nn.Conv1d(channels, channels, 3, dilation=dilation), nn.LeakyReLU(0.2), nn.Dropout(0.2)]
+    return nn.Sequential(*layers, nn.Conv1d(channels, channels, 1))
+
+
 class GuideTransformer(nn.Module):
     """Autoregressive token model over the VQ token layout, conditioned on audio (module docstring)."""
 
@@ -88,28 +113,34 @@ class GuideTransformer(nn.Module):
         self.cfg = cfg
         d = cfg.dim
         self.audio_encoder = build_audio_encoder(audio_cfg, channels=2)
+        self.pre_audio = dilated_audio_convs(self.audio_encoder.out_dim, cfg.audio_convs) if cfg.audio_convs else None
         self.cond_projection = nn.Linear(self.audio_encoder.out_dim, d)
-        self.audio_layers = nn.ModuleList(EncoderLayer(d, cfg.heads, cfg.ff_size, cfg.dropout)
+        self.audio_layers = nn.ModuleList(EncoderLayer(d, cfg.heads, cfg.ff_size, cfg.dropout, cfg.rotary)
                                           for _ in range(cfg.audio_layers))
         self.film_projection = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.norm_cond = nn.LayerNorm(d)
-        self.null_cond_embed = nn.Parameter(torch.randn(d))
+        self.null_cond_embed = nn.Parameter(torch.randn(cfg.null_audio_tokens, d) if cfg.null_audio_tokens
+                                            else torch.randn(d))
         self.null_cond_hidden = nn.Parameter(torch.randn(d))
-        self.sos_id = cfg.depth * cfg.codebook_size
+        self.shared_table = cfg.token_table == "shared"
+        self.sos_id = cfg.codebook_size * (1 if self.shared_table else cfg.depth)
         self.token_embedding = nn.Embedding(self.sos_id + 1, d)
-        self.decoder = nn.ModuleList(FiLMDecoderLayer(d, cfg.heads, cfg.ff_size, cfg.dropout)
+        self.decoder = nn.ModuleList(FiLMDecoderLayer(d, cfg.heads, cfg.ff_size, cfg.dropout, rotary=cfg.rotary)
                                      for _ in range(cfg.layers))
         self.final_layer = nn.Linear(d, cfg.codebook_size)
         xavier_init(self.final_layer)
 
     def encode_audio(self, audio: torch.Tensor, frame_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """audio (B, T * 1600, 2) normalised 48 kHz waveform; frame_mask (B, T) bool True = real frame
-        (None: all real) -> condition dict (module docstring)."""
-        tokens = self.cond_projection(self.audio_encoder(audio))
-        frame_padding = None if frame_mask is None else ~frame_mask.bool()
+        (None: all real; ignored with rotary "index", the original's) -> condition dict (module docstring)."""
+        features = self.audio_encoder(audio)
+        if self.pre_audio is not None:
+            features = self.pre_audio(features.transpose(1, 2)).transpose(1, 2)
+        tokens = self.cond_projection(features)
+        frame_padding = None if frame_mask is None or self.cfg.rotary == "index" else ~frame_mask.bool()
         for layer in self.audio_layers:
             tokens = layer(tokens, key_padding_mask=frame_padding)
-        weights = torch.ones_like(tokens[..., :1]) if frame_mask is None else frame_mask[..., None].to(tokens.dtype)
+        weights = torch.ones_like(tokens[..., :1]) if frame_padding is None else frame_mask[..., None].to(tokens.dtype)
         pooled = (tokens * weights).sum(1) / weights.sum(1).clamp_min(1)
         cond = {"memory": self.norm_cond(tokens), "film": self.film_projection(pooled)}
         if frame_padding is not None:
@@ -119,7 +150,9 @@ class GuideTransformer(nn.Module):
     def null_condition(self, cond: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The same dict with memory and FiLM vector replaced by the learned null vectors."""
         null = dict(cond)
-        null["memory"] = self.null_cond_embed.to(cond["memory"].dtype).expand_as(cond["memory"])
+        memory = null_like(self.null_cond_embed, cond["memory"], "audio tokens")
+        # the original's null sequence stands for the audio tokens, before the memory's LayerNorm
+        null["memory"] = self.norm_cond(memory) if self.cfg.null_audio_tokens else memory
         null["film"] = self.null_cond_hidden.to(cond["film"].dtype).expand_as(cond["film"])
         return null
 
@@ -132,26 +165,36 @@ class GuideTransformer(nn.Module):
         dropped["film"] = torch.where(drop[:, None], null["film"], cond["film"])
         return dropped
 
-    def token_seconds(self, length: int, device=None) -> torch.Tensor:
-        """(length,) rotary time in seconds of token positions 0..length-1: keyframe i // depth at that second."""
+    def token_positions(self, length: int, device=None) -> torch.Tensor:
+        """(length,) rotary positions of token positions 0..length-1: the second of keyframe i // depth, or
+        the plain index i (rotary "index")."""
+        if self.cfg.rotary == "index":
+            return torch.arange(length, device=device, dtype=torch.float32)
         return torch.div(torch.arange(length, device=device), self.cfg.depth, rounding_mode="floor").float() \
             * (KEYFRAME_STEP / FPS)
 
+    def memory_positions(self, cond: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Rotary positions of the memory: its frames in seconds, or None (token indices, rotary "index")."""
+        memory = cond["memory"]
+        return None if self.cfg.rotary == "index" else frame_seconds(memory.shape[1], device=memory.device)
+
     def _input_ids(self, prefix: torch.Tensor) -> torch.Tensor:
-        """(B, n) tokens -> (B, n + 1) embedding rows: start row, then code + level * codebook_size."""
+        """(B, n) tokens -> (B, n + 1) embedding rows: start row, then code + level * codebook_size (the shared
+        table: the code itself)."""
         levels = torch.arange(prefix.shape[1], device=prefix.device) % self.cfg.depth
         start = torch.full((prefix.shape[0], 1), self.sos_id, dtype=prefix.dtype, device=prefix.device)
-        return torch.cat((start, prefix + levels * self.cfg.codebook_size), dim=1)
+        offsets = 0 if self.shared_table else levels * self.cfg.codebook_size
+        return torch.cat((start, prefix + offsets), dim=1)
 
     def logits_after(self, prefix: torch.Tensor, cond: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits (B, n + 1, codebook_size) of positions 0..n given the first n tokens prefix (B, n)."""
         h = self.token_embedding(self._input_ids(prefix))
         positions = h.shape[1]
-        x_pos = self.token_seconds(positions, device=h.device)
-        memory_pos = frame_seconds(cond["memory"].shape[1], device=h.device)
+        x_pos = self.token_positions(positions, device=h.device)
         mask = causal_mask(positions, device=h.device)
         for layer in self.decoder:
-            h = layer(h, cond["film"], cond["memory"], x_pos=x_pos, memory_pos=memory_pos, self_attn_mask=mask,
+            h = layer(h, cond["film"], cond["memory"], x_pos=x_pos, memory_pos=self.memory_positions(cond),
+                      self_attn_mask=mask,
                       memory_key_padding_mask=cond.get("frame_padding"))
         return self.final_layer(h)
 
@@ -196,14 +239,14 @@ class GuideTransformer(nn.Module):
                              f" frames of audio ({SAMPLES_PER_FRAME} samples each), got {frames}")
         cond = self.encode_audio(audio, frame_mask)
         length = num_keyframes * self.cfg.depth
-        seconds = self.token_seconds(length, device=audio.device)
-        memory_pos = frame_seconds(cond["memory"].shape[1], device=audio.device)
+        positions = self.token_positions(length, device=audio.device)
+        memory_pos = self.memory_positions(cond)
         caches = [{} for _ in self.decoder]  # per layer: keys and values of the tokens so far (FiLMDecoderLayer)
         tokens = torch.zeros(audio.shape[0], 0, dtype=torch.long, device=audio.device)
         for position in range(length):
             h = self.token_embedding(self._input_ids(tokens)[:, -1:])
             for layer, cache in zip(self.decoder, caches):
-                h = layer(h, cond["film"], cond["memory"], x_pos=seconds[position:position + 1],
+                h = layer(h, cond["film"], cond["memory"], x_pos=positions[position:position + 1],
                           memory_pos=memory_pos, memory_key_padding_mask=cond.get("frame_padding"), cache=cache)
             next_token = top_p_sample(self.final_layer(h)[:, -1], top_p, temperature, generator)
             tokens = torch.cat((tokens, next_token[:, None]), dim=1)

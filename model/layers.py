@@ -13,7 +13,16 @@ Conventions (every module here):
   keys are all blocked attends to all keys instead (no NaN); its output belongs to padding anyway.
 - Rotary phases are applied per head after the q/k projections (standard RoPE), so attention scores depend
   only on time differences. The original rotated the d-wide layer input before the projection, which is
-  not relative; this is a deliberate improvement (state dicts are therefore not the original's).
+  not relative; this is a deliberate improvement.
+
+The original's conventions are variants of the same layers (`rotary=`, `activation=`), so its released
+checkpoints run on this code (model/original_checkpoint.py translates their key names):
+    "time"   a2p: rotary per head after the projections; positions are seconds (above).
+    "index"  the original: ONE rotary of width d (lucidrains' rotary-embedding-torch, frequencies
+             1 / theta^(2i/d), adjacent pairs) rotates the query and key INPUTS before the in-projection
+             (values come from the unrotated input), and positions are plain token indices of each stream
+             (motion 0..T-1 at 30 Hz, audio 0..L-1 at 100 Hz, keyframes 0..K-1 at 1 Hz).
+    "none"   no rotary (the original lip regressor adds sinusoidal positions to its inputs instead).
 """
 from __future__ import annotations
 
@@ -31,6 +40,9 @@ def frame_seconds(length: int, rate: float = FPS, device=None) -> torch.Tensor:
     return torch.arange(length, device=device, dtype=torch.float32) / rate
 
 
+ROTARY = ("time", "index", "none")  # the rotary conventions of Attention (module docstring)
+
+
 def causal_mask(length: int, device=None) -> torch.Tensor:
     """(length, length) bool self-attention mask, True above the diagonal: position i sees only j <= i."""
     return torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
@@ -41,15 +53,18 @@ class RotaryEmbedding(nn.Module):
     phase * theta^(-2i/dim), phase = seconds * steps_per_second.
 
     A rotation preserves norms, and <rotate(q, s), rotate(k, r)> depends only on s - r: attention becomes
-    relative in time. `dim` must be even; here it is the per-head width.
+    relative in time. `dim` must be even; here it is the per-head width. steps_per_second None: positions
+    are plain token indices (phase = position), with the frequencies computed as 1 / theta^(2i/dim), bit for
+    bit the original's (lucidrains' rotary-embedding-torch).
     """
 
-    def __init__(self, dim: int, theta: float = 10000.0, steps_per_second: float = FPS):
+    def __init__(self, dim: int, theta: float = 10000.0, steps_per_second: float | None = FPS):
         super().__init__()
         if dim % 2:
             raise ValueError(f"RotaryEmbedding: dim must be even, got {dim}")
-        self.steps_per_second = steps_per_second
-        inv_freq = theta ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+        exponents = torch.arange(0, dim, 2, dtype=torch.float32) / dim
+        self.steps_per_second = 1.0 if steps_per_second is None else steps_per_second
+        inv_freq = 1.0 / theta ** exponents if steps_per_second is None else theta ** -exponents
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
     def forward(self, x: torch.Tensor, seconds: torch.Tensor) -> torch.Tensor:
@@ -76,44 +91,72 @@ def _allowed_mask(batch: int, queries: int, keys: int, attn_mask: torch.Tensor |
 
 
 class Attention(nn.Module):
-    """Multi-head attention with rotary time positions on queries and keys (values are not rotated)."""
+    """Multi-head attention with rotary positions on queries and keys (values are not rotated); `rotary` is
+    the convention of the module docstring: "time" (per head, positions in seconds), "index" (the original:
+    d-wide rotation of the inputs before the projections, positions are token indices) or "none"."""
 
-    def __init__(self, d_model: int, nhead: int, dropout: float = 0.0):
+    def __init__(self, d_model: int, nhead: int, dropout: float = 0.0, rotary: str = "time"):
         super().__init__()
         if d_model % nhead:
             raise ValueError(f"Attention: d_model {d_model} is not divisible by nhead {nhead}")
-        self.nhead, self.dropout = nhead, dropout
+        if rotary not in ROTARY:
+            raise ValueError(f"Attention: rotary must be one of {ROTARY}, got {rotary!r}")
+        self.nhead, self.dropout, self.convention = nhead, dropout, rotary
         self.to_q = nn.Linear(d_model, d_model)
         self.to_kv = nn.Linear(d_model, 2 * d_model)
         self.out = nn.Linear(d_model, d_model)
-        self.rotary = RotaryEmbedding(d_model // nhead)
+        self.rotary = {"time": lambda: RotaryEmbedding(d_model // nhead), "none": lambda: None,
+                       "index": lambda: RotaryEmbedding(d_model, steps_per_second=None)}[rotary]()
+
+    def default_positions(self, length: int, device=None) -> torch.Tensor:
+        """(length,) positions of a stream starting at 0: frames at FPS in seconds, or token indices ("index")."""
+        return torch.arange(length, device=device, dtype=torch.float32) if self.convention == "index" \
+            else frame_seconds(length, device=device)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, x_pos: torch.Tensor, context_pos: torch.Tensor,
                 attn_mask: torch.Tensor | None = None,
                 key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, T, d) attends to context (B, S, d); positions (T,)/(B, T) and (S,)/(B, S) in seconds;
-        attn_mask (T, S) and key_padding_mask (B, S) bool, True = blocked. Returns (B, T, d)."""
+        """x (B, T, d) attends to context (B, S, d); positions (T,)/(B, T) and (S,)/(B, S) (seconds, or token
+        indices with "index"); attn_mask (T, S) and key_padding_mask (B, S) bool, True = blocked. Returns (B, T, d)."""
         return self.attend(x, x_pos, *self.keys_values(context, context_pos), attn_mask, key_padding_mask)
 
     def keys_values(self, context: torch.Tensor, context_pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rotated keys and values (B, H, S, d/H) of context (B, S, d) at positions (S,)/(B, S) in seconds."""
-        k, v = self.to_kv(context).unflatten(-1, (2, self.nhead, -1)).unbind(2)
-        return self.rotary(k, context_pos[..., None]).transpose(1, 2), v.transpose(1, 2)
+        """Keys and values (B, H, S, d/H) of context (B, S, d) at positions (S,)/(B, S), keys rotated."""
+        if self.convention == "index":
+            weight_k, weight_v = self.to_kv.weight.chunk(2)
+            bias_k, bias_v = self.to_kv.bias.chunk(2)
+            k = F.linear(self.rotary(context, context_pos), weight_k, bias_k).unflatten(-1, (self.nhead, -1))
+            v = F.linear(context, weight_v, bias_v).unflatten(-1, (self.nhead, -1))
+        else:
+            k, v = self.to_kv(context).unflatten(-1, (2, self.nhead, -1)).unbind(2)
+            if self.rotary is not None:
+                k = self.rotary(k, context_pos[..., None])
+        return k.transpose(1, 2), v.transpose(1, 2)
+
+    def queries(self, x: torch.Tensor, x_pos: torch.Tensor) -> torch.Tensor:
+        """Rotated queries (B, H, T, d/H) of x (B, T, d) at positions (T,)/(B, T)."""
+        if self.convention == "index":
+            return self.to_q(self.rotary(x, x_pos)).unflatten(-1, (self.nhead, -1)).transpose(1, 2)
+        q = self.to_q(x).unflatten(-1, (self.nhead, -1))
+        return (q if self.rotary is None else self.rotary(q, x_pos[..., None])).transpose(1, 2)
 
     def attend(self, x: torch.Tensor, x_pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                attn_mask: torch.Tensor | None = None, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, d) attends to the keys and values (B, H, S, d/H) of `keys_values`; masks as in forward."""
-        q = self.rotary(self.to_q(x).unflatten(-1, (self.nhead, -1)), x_pos[..., None]).transpose(1, 2)
+        q = self.queries(x, x_pos)
         mask = _allowed_mask(x.shape[0], x.shape[1], k.shape[2], attn_mask, key_padding_mask)
         h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         return self.out(h.transpose(1, 2).flatten(-2))
 
 
-class FeedForward(nn.Sequential):
-    """Linear(d -> ff) -> GELU -> dropout -> Linear(ff -> d) -> dropout, on (B, T, d)."""
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 
-    def __init__(self, d_model: int, dim_feedforward: int, dropout: float):
-        super().__init__(nn.Linear(d_model, dim_feedforward), nn.GELU(), nn.Dropout(dropout),
+
+class FeedForward(nn.Sequential):
+    """Linear(d -> ff) -> GELU (or ReLU) -> dropout -> Linear(ff -> d) -> dropout, on (B, T, d)."""
+
+    def __init__(self, d_model: int, dim_feedforward: int, dropout: float, activation: str = "gelu"):
+        super().__init__(nn.Linear(d_model, dim_feedforward), ACTIVATIONS[activation](), nn.Dropout(dropout),
                          nn.Linear(dim_feedforward, d_model), nn.Dropout(dropout))
 
 
@@ -141,21 +184,24 @@ def xavier_init(module: nn.Module) -> None:
 
 class EncoderLayer(nn.Module):
     """Pre-norm transformer encoder layer with rotary self-attention:
-    x += Dropout(SelfAttn(LN1 x)); x += FFN(LN2 x)."""
+    x += Dropout(SelfAttn(LN1 x)); x += FFN(LN2 x). rotary / activation: the conventions of the module
+    docstring and FeedForward."""
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 1024, dropout: float = 0.1):
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 1024, dropout: float = 0.1,
+                 rotary: str = "time", activation: str = "gelu"):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.self_attn = Attention(d_model, nhead, dropout)
-        self.ffn = FeedForward(d_model, dim_feedforward, dropout)
+        self.self_attn = Attention(d_model, nhead, dropout, rotary)
+        self.ffn = FeedForward(d_model, dim_feedforward, dropout, activation)
         self.drop = nn.Dropout(dropout)
         xavier_init(self)
 
     def forward(self, x: torch.Tensor, x_pos: torch.Tensor | None = None,
                 self_attn_mask: torch.Tensor | None = None,
                 key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, T, d); x_pos (T,)/(B, T) seconds (default: frames at FPS). Returns (B, T, d)."""
-        x_pos = frame_seconds(x.shape[1], device=x.device) if x_pos is None else x_pos
+        """x (B, T, d); x_pos (T,)/(B, T) positions (default: the stream from 0, `Attention.default_positions`).
+        Returns (B, T, d)."""
+        x_pos = self.self_attn.default_positions(x.shape[1], x.device) if x_pos is None else x_pos
         h = self.norm1(x)
         x = x + self.drop(self.self_attn(h, h, x_pos, x_pos, self_attn_mask, key_padding_mask))
         return x + self.ffn(self.norm2(x))
@@ -163,14 +209,15 @@ class EncoderLayer(nn.Module):
 
 class DecoderLayer(nn.Module):
     """Pre-norm transformer decoder layer with rotary attention (no FiLM):
-    x += SelfAttn(LN1 x); x += CrossAttn(LN2 x, memory); x += FFN(LN3 x)."""
+    x += SelfAttn(LN1 x); x += CrossAttn(LN2 x, memory); x += FFN(LN3 x). rotary / activation as EncoderLayer."""
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 1024, dropout: float = 0.1):
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 1024, dropout: float = 0.1,
+                 rotary: str = "time", activation: str = "gelu"):
         super().__init__()
         self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d_model) for _ in range(3))
-        self.self_attn = Attention(d_model, nhead, dropout)
-        self.cross_attn = Attention(d_model, nhead, dropout)
-        self.ffn = FeedForward(d_model, dim_feedforward, dropout)
+        self.self_attn = Attention(d_model, nhead, dropout, rotary)
+        self.cross_attn = Attention(d_model, nhead, dropout, rotary)
+        self.ffn = FeedForward(d_model, dim_feedforward, dropout, activation)
         self.drop = nn.Dropout(dropout)
         xavier_init(self)
 
@@ -178,9 +225,9 @@ class DecoderLayer(nn.Module):
                 memory_pos: torch.Tensor | None = None, self_attn_mask: torch.Tensor | None = None,
                 x_key_padding_mask: torch.Tensor | None = None,
                 memory_key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, T, d), memory (B, S, d); positions in seconds (default: frames at FPS). Returns (B, T, d)."""
-        x_pos = frame_seconds(x.shape[1], device=x.device) if x_pos is None else x_pos
-        memory_pos = frame_seconds(memory.shape[1], device=x.device) if memory_pos is None else memory_pos
+        """x (B, T, d), memory (B, S, d); positions as EncoderLayer (default: each stream from 0). Returns (B, T, d)."""
+        x_pos = self.self_attn.default_positions(x.shape[1], x.device) if x_pos is None else x_pos
+        memory_pos = self.self_attn.default_positions(memory.shape[1], x.device) if memory_pos is None else memory_pos
         h = self.norm1(x)
         x = x + self.drop(self.self_attn(h, h, x_pos, x_pos, self_attn_mask, x_key_padding_mask))
         h = self.norm2(x)
@@ -195,21 +242,23 @@ class FiLMDecoderLayer(nn.Module):
         x += FiLM2(CrossAttn(LN2 x, memory))
         x += FiLM2a(CrossAttn2(LN2a x, memory2))     only with extra_cross_attention (pose: guide tokens)
         x += FiLM3(FFN(LN3 x))
+
+    rotary: the convention of every attention of the layer (module docstring).
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 1024, dropout: float = 0.1,
-                 extra_cross_attention: bool = False):
+                 extra_cross_attention: bool = False, rotary: str = "time"):
         super().__init__()
         self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d_model) for _ in range(3))
-        self.self_attn = Attention(d_model, nhead, dropout)
-        self.cross_attn = Attention(d_model, nhead, dropout)
+        self.self_attn = Attention(d_model, nhead, dropout, rotary)
+        self.cross_attn = Attention(d_model, nhead, dropout, rotary)
         self.ffn = FeedForward(d_model, dim_feedforward, dropout)
         self.film1, self.film2, self.film3 = FiLM(d_model), FiLM(d_model), FiLM(d_model)
         self.drop = nn.Dropout(dropout)
         self.extra_cross_attention = extra_cross_attention
         if extra_cross_attention:
             self.norm2a = nn.LayerNorm(d_model)
-            self.cross_attn2 = Attention(d_model, nhead, dropout)
+            self.cross_attn2 = Attention(d_model, nhead, dropout, rotary)
             self.film2a = FiLM(d_model)
         xavier_init(self)
 
@@ -221,8 +270,8 @@ class FiLMDecoderLayer(nn.Module):
                 x_key_padding_mask: torch.Tensor | None = None,
                 memory2_key_padding_mask: torch.Tensor | None = None, cache: dict | None = None) -> torch.Tensor:
         """x (B, T, d); film_vec (B, d); memory (B, S, d); memory2 (B, K, d), required iff the layer was
-        built with extra_cross_attention. Positions are seconds, (len,) or (B, len); None means a stream at
-        FPS starting at 0. Masks: True = blocked (module docstring). Returns (B, T, d).
+        built with extra_cross_attention. Positions (len,) or (B, len) in the rotary's unit; None means the
+        stream from 0 (`Attention.default_positions`). Masks: True = blocked (module docstring). Returns (B, T, d).
 
         cache (token-by-token decoding, no extra cross-attention): a dict, empty before the first call, that
         keeps the self-attention keys and values of the rows seen so far and the memory's; each call then
@@ -230,8 +279,9 @@ class FiLMDecoderLayer(nn.Module):
         through self_attn_mask (T_new, T_cached + T_new)."""
         if self.extra_cross_attention != (memory2 is not None):
             raise ValueError("FiLMDecoderLayer: pass memory2 exactly when built with extra_cross_attention=True")
-        x_pos = frame_seconds(x.shape[1], device=x.device) if x_pos is None else x_pos
-        memory_pos = frame_seconds(memory.shape[1], device=x.device) if memory_pos is None else memory_pos
+        positions = self.self_attn.default_positions
+        x_pos = positions(x.shape[1], x.device) if x_pos is None else x_pos
+        memory_pos = positions(memory.shape[1], x.device) if memory_pos is None else memory_pos
         h = self.norm1(x)
         k, v = self.self_attn.keys_values(h, x_pos)
         if cache is not None:
@@ -248,10 +298,27 @@ class FiLMDecoderLayer(nn.Module):
         h = self.cross_attn.attend(self.norm2(x), x_pos, *memory_kv, None, memory_key_padding_mask)
         x = x + self.film2(self.drop(h), film_vec)
         if self.extra_cross_attention:
-            memory2_pos = frame_seconds(memory2.shape[1], device=x.device) if memory2_pos is None else memory2_pos
+            memory2_pos = positions(memory2.shape[1], x.device) if memory2_pos is None else memory2_pos
             h = self.cross_attn2(self.norm2a(x), memory2, x_pos, memory2_pos, None, memory2_key_padding_mask)
             x = x + self.film2a(self.drop(h), film_vec)
         return x + self.film3(self.ffn(self.norm3(x)), film_vec)
+
+
+def null_like(null: torch.Tensor, like: torch.Tensor, what: str) -> torch.Tensor:
+    """A learned null condition shaped like `like` (B, L, d): a vector (d,) broadcast over any L, or a learned
+    sequence (N, d) truncated to its first L rows (the original's, which limits L to N)."""
+    if null.dim() == 2:
+        check_null_length(null, like.shape[1], what)
+        null = null[:like.shape[1]]
+    return null.to(like.dtype).expand_as(like)
+
+
+def check_null_length(null: torch.Tensor, length: int, what: str) -> None:
+    """ValueError when a learned null sequence (N, d) is shorter than `length` tokens of a condition."""
+    if null.dim() == 2 and length > null.shape[0]:
+        raise ValueError(f"{length} {what} exceed the {null.shape[0]} of the model's learned null sequence (the "
+                         f"original's models take windows of at most 600 frames = 20 s); sample with "
+                         f"--max_seq_length 600 or less")
 
 
 class SinusoidalTimestepEmbedding(nn.Module):

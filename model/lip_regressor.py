@@ -75,9 +75,10 @@ class LipRegressor(nn.Module):
         return ((vertices - self.target_mean) / self.target_scale).flatten(-2)
 
     def forward(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """audio (B, T*1600, C >= 1) normalised waveform (only channel 0 is read); mask (B, T) bool True =
-        real frame (padding blocked in attention). Returns (B, T, L, 3) vertices in avatar units."""
-        tokens = self.audio_projection(self.audio_encoder(audio[..., :1]))
+        """audio (B, T*1600, C >= 1) normalised waveform (channel 0 is encoded; the partner's channel, when given,
+        sets the level reference, `model.loudness`); mask (B, T) bool True = real frame (padding blocked in
+        attention). Returns (B, T, L, 3) vertices in avatar units."""
+        tokens = self.audio_projection(self.audio_encoder(audio))
         padding = None if mask is None else ~mask.bool()
         for layer in self.encoder:
             tokens = layer(tokens, key_padding_mask=padding)

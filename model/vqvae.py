@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avatar.parameters import translation_dims
 from model.quantizer import ResidualQuantizer
 from utils.config import arg
 
@@ -29,11 +30,15 @@ CAUSAL_PAD = sum(DILATIONS) * (2 - 1)  # 7: receptive field of the k=2 dilated s
 class VQConfig:
     """Residual VQ-VAE (tokenizer of 1 fps poses); defaults are the original's released configuration."""
     nfeats: int = arg(104, "features per keyframe (104 pose parameters)")
-    codebook_size: int = arg(1024, "entries per codebook (the original's --code_dim)")
+    codebook_size: int = arg(1024, "entries per codebook (alias: the original's --code_dim)", aliases=("--code_dim",))
     depth: int = arg(4, "residual quantisation levels = tokens per keyframe")
-    emb_width: int = arg(64, "latent and code width D (the original's --output_emb_width)")
+    emb_width: int = arg(64, "latent and code width D (alias: the original's --output_emb_width)",
+                         aliases=("--output_emb_width",))
     commit: float = arg(0.02, "weight of the commitment loss")
     loss_vel: float = arg(0.0, "weight of the SmoothL1 loss on keyframe-to-keyframe differences (along time)")
+    translation_weight: float = arg(1.0, "weight of the root translation dims (cm) in the reconstruction loss, the "
+                                         "joint angles' being 1: they hold most of the pose's scale in raw units "
+                                         "(what FD_g measures); 104-parameter poses only")
     codebook_decay: float = arg(0.99, "EMA decay of the codebook counts and sums")
     kmeans_iters: int = arg(10, "k-means iterations initialising each codebook on the first training batch")
     dead_code_threshold: float = arg(2.0, "codes whose EMA count falls below this are restarted from the batch")
@@ -82,6 +87,8 @@ class ResidualVQVAE(nn.Module):
                                            kmeans_iters=cfg.kmeans_iters,
                                            dead_code_threshold=cfg.dead_code_threshold)
         self.decoder = CausalDecoder(cfg.nfeats, cfg.emb_width)
+        weights = torch.where(torch.as_tensor(translation_dims(cfg.nfeats)), cfg.translation_weight, 1.0)
+        self.register_buffer("dim_weights", weights.float(), persistent=False)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """Reconstruction (B, K, C) of x (B, K, C) and a dict: commit (), perplexity (depth,),
@@ -98,20 +105,21 @@ class ResidualVQVAE(nn.Module):
         """Training loss of keyframes x (B, K, C) with valid mask (B, K) (None = all valid).
 
         loss = SmoothL1(recon, x) + commit * commitment [+ loss_vel * SmoothL1 of differences along time],
-        each mean over valid keyframes. Metrics (detached scalars): recon, commit, vel (if used), mse,
+        each mean over valid keyframes, the SmoothL1 terms weighted per dim (translation_weight). Metrics (detached scalars): recon, commit, vel (if used), mse,
         perplexity_l{i} and usage_l{i} per level.
         """
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         recon, out = self(x, mask)
-        recon_loss = _masked_mean(F.smooth_l1_loss(recon.float(), x.float(), reduction="none"), mask)
+        recon_loss = _masked_mean(F.smooth_l1_loss(recon.float(), x.float(), reduction="none") * self.dim_weights,
+                                  mask)
         loss = recon_loss + self.cfg.commit * out["commit"]
         metrics = dict(recon=recon_loss, commit=out["commit"],
                        mse=_masked_mean((recon.float() - x.float()).pow(2), mask))
         if self.cfg.loss_vel > 0:
             vel_loss = _masked_mean(F.smooth_l1_loss(recon[:, 1:].float() - recon[:, :-1].float(),
-                                                     x[:, 1:].float() - x[:, :-1].float(), reduction="none"),
-                                    mask[:, 1:] & mask[:, :-1])
+                                                     x[:, 1:].float() - x[:, :-1].float(), reduction="none")
+                                    * self.dim_weights, mask[:, 1:] & mask[:, :-1])
             loss = loss + self.cfg.loss_vel * vel_loss
             metrics["vel"] = vel_loss
         for level in range(self.cfg.depth):

@@ -6,17 +6,27 @@ What comes out is the official format's waveform (data_loaders/format.py), un-no
 - rate: resampled to 48 kHz with scipy.signal.resample_poly (polyphase FIR with a Kaiser window) by the
   reduced ratio 48000 / rate; 48 kHz input is passed through untouched.
 - channels: stereo is taken as is: channel 0 = the person to animate, channel 1 = the conversation partner.
-  Mono becomes channel 0, and channel 1 gets quiet Gaussian noise of std PARTNER_NOISE_STD = 0.001 (about
-  -60 dBFS, at 48 kHz), drawn from a fixed seed so the same file always gives the same input. That is what
-  the original demo feeds for its missing partner, and the room-noise level of the synthetic data set, so
-  the model hears "the partner is silent" as in training (digital silence never occurs there).
+  Mono becomes channel 0, and channel 1 gets quiet Gaussian noise PARTNER_NOISE_DB = 40 dB below the
+  person's speech level (`data_loaders.augment.speech_level` of the 48 kHz person channel), drawn from a
+  fixed seed so the same file always gives the same input. That is how a silent partner's microphone
+  sounds in the training data (room noise some 35-40 dB below the speech; the original demo fed noise of a
+  fixed std 0.001 instead), and it scales with the file, so the input means the same at any level (the
+  front end is loudness-invariant, model/loudness.py).
+  Stereo whose two channels are (nearly) the same recording is mono in disguise (a mono MP3 decoded to
+  two channels, a mono file duplicated): the model would hear the partner say exactly what the person
+  says. `same_channels` decides it: correlation above SAME_CORRELATION = 0.99 and levels (RMS) within
+  SAME_LEVEL_DB = 1 dB (both channels silent counts too). Such a file is taken as mono (channel 0 = the
+  mean of the two) and `info.as_mono` is set, for the caller's one-line notice. A real conversation, even
+  with one voice leaking into the other's microphone, correlates far less.
 - length: zero-padded at the end to a whole number of 30 fps frames (SAMPLES_PER_FRAME = 1600 samples),
   i.e. at most 1599 samples (33 ms) of silence; `info.frames` is the padded length in frames.
 
 Memory: the file's header (`audio_file_info`, soundfile.info) gives the rate, channels and duration before
 anything is decoded, so a file longer than `max_seconds` is refused at once. The samples are then decoded,
 checked and resampled BLOCK_SECONDS at a time (each block with enough neighbouring samples for the
-resampling filter, so the result equals resampling the whole file). `open_conversation_audio` writes them
+resampling filter, so the result equals resampling the whole file), twice: a first pass gathers what the
+channels decision and the partner noise need (`ChannelSummary`: running sums and one RMS per 50 ms), the
+second writes the model input. `open_conversation_audio` writes it
 to an anonymous temporary file (`AudioOnDisk`: sampling reads it window by window, results.npy streams it):
 its memory is a block, whatever the length. `load_conversation_audio` reads the result into memory.
 
@@ -26,6 +36,7 @@ outside [-1, 1].
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tempfile
@@ -37,10 +48,13 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from data_loaders.augment import frame_rms, level_of_frames
 from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME, FormatError, audio_peak_fault
 
-PARTNER_NOISE_STD = 0.001
+PARTNER_NOISE_DB = 40.0
 PARTNER_NOISE_SEED = 0
+SAME_CORRELATION = 0.99
+SAME_LEVEL_DB = 1.0
 BLOCK_SECONDS = 10
 RESAMPLE_HALF_TAPS = 10  # scipy's resample_poly: half its FIR length is 10 x max(up, down) taps
 
@@ -58,6 +72,7 @@ class AudioInfo:
     seconds: float  # duration of the file itself, before padding
     frames: int  # 30 fps frames of the returned audio (N = frames * 1600)
     padded_samples: int  # zeros appended at the end
+    as_mono: bool = False  # a stereo file whose channels are the same recording, taken as mono
 
     @property
     def samples(self) -> int:
@@ -103,13 +118,25 @@ def _check_block(path: Path, block: np.ndarray) -> None:
         raise AudioInputError(fault)
 
 
+def resample_ratio(rate: int) -> tuple[int, int]:
+    """(up, down): 48 kHz = rate * up / down in lowest terms."""
+    common = math.gcd(SAMPLE_RATE, rate)
+    return SAMPLE_RATE // common, rate // common
+
+
+def to_48k(audio: np.ndarray, rate: int) -> np.ndarray:
+    """(N, C) float32 at `rate` Hz, in memory -> (N', C) float32 at 48 kHz, N' = ceil(N * 48000 / rate)."""
+    if rate == SAMPLE_RATE:
+        return audio
+    return resample_poly(audio, *resample_ratio(rate), axis=0).astype(np.float32)
+
+
 def resampled_blocks(handle: sf.SoundFile, path: Path, rate: int, samples: int) -> Iterator[np.ndarray]:
     """The file's samples at 48 kHz, (n, channels) float32 block after block, equal to resample_poly of the
     whole file (module docstring): each input block is resampled with `margin` input samples of context on
     both sides and cut to its own output span. Block starts are multiples of `down`, so every block's
     output starts on a whole output sample."""
-    common = math.gcd(SAMPLE_RATE, rate)
-    up, down = SAMPLE_RATE // common, rate // common
+    up, down = resample_ratio(rate)
     margin = 0 if up == down else math.ceil((RESAMPLE_HALF_TAPS * max(up, down) // up + 2) / down) * down
     block = max(1, BLOCK_SECONDS * rate // down) * down
     buffer, buffer_start = np.zeros((0, handle.channels), np.float32), 0
@@ -133,20 +160,77 @@ def resampled_blocks(handle: sf.SoundFile, path: Path, rate: int, samples: int) 
         yield out[offset:offset + math.ceil((end - start) * up / down)].astype(np.float32)
 
 
-def stereo_blocks(path: Path, info: AudioInfo) -> Iterator[np.ndarray]:
-    """The file's audio at 48 kHz as (n, 2) float32 blocks (module docstring: mono gets the partner noise, drawn
-    block after block from one generator, the same values as one draw of the whole)."""
-    rng = np.random.default_rng(PARTNER_NOISE_SEED)
+def file_blocks(path: Path, info: AudioInfo) -> Iterator[np.ndarray]:
+    """The file's samples at 48 kHz, (n, channels) float32 blocks of BLOCK_SECONDS (the last one shorter)."""
     try:
         with sf.SoundFile(str(path)) as handle:
-            for block in resampled_blocks(handle, path, info.sample_rate, info.samples):
-                stereo = np.empty((len(block), 2), np.float32)
-                stereo[:, :info.channels] = block
-                if info.channels == 1:
-                    stereo[:, 1] = rng.normal(0.0, PARTNER_NOISE_STD, len(block))
-                yield stereo
+            yield from resampled_blocks(handle, path, info.sample_rate, info.samples)
     except (RuntimeError, sf.LibsndfileError) as error:
         raise AudioInputError(f"{path}: not a readable audio file ({error}); give a WAV/FLAC/OGG/MP3 file") from error
+
+
+class ChannelSummary:
+    """What the first pass over (n, 1 or 2) blocks learns: whether the channels are the same recording
+    (`same`, module docstring) and the speech level of the person's channel as it will be fed (`level`:
+    channel 0, or the mean of the two when they are the same), from running sums and one RMS per 50 ms.
+    Blocks must be whole multiples of SPEECH_FRAME samples except the last, as file_blocks gives them."""
+
+    def __init__(self) -> None:
+        self.count, self.sums = 0, np.zeros(5)  # sum of l, r, l^2, r^2, l*r
+        self.first_rms, self.mean_rms = [], []
+
+    def add(self, block: np.ndarray) -> None:
+        block = np.asarray(block, np.float64)
+        left, right = block[:, 0], block[:, -1]
+        self.count += len(block)
+        self.sums += [left.sum(), right.sum(), left @ left, right @ right, left @ right]
+        self.first_rms.append(frame_rms(block[:, :1])[:, 0])
+        self.mean_rms.append(frame_rms(block.mean(axis=1, keepdims=True))[:, 0])
+
+    @classmethod
+    def of(cls, audio: np.ndarray) -> "ChannelSummary":
+        summary = cls()
+        summary.add(audio)
+        return summary
+
+    @property
+    def same(self) -> bool:
+        n = max(self.count, 1)
+        mean_l, mean_r, power_l, power_r, cross = self.sums / n
+        if min(power_l, power_r) == 0.0:
+            return max(power_l, power_r) == 0.0
+        covariance = cross - mean_l * mean_r
+        spread = np.sqrt(max(power_l - mean_l ** 2, 0.0) * max(power_r - mean_r ** 2, 0.0))
+        level_db = 10.0 * np.log10(power_l / power_r)
+        return bool(covariance / (spread + 1e-30) > SAME_CORRELATION and abs(level_db) < SAME_LEVEL_DB)
+
+    @property
+    def level(self) -> float:
+        frames = np.concatenate(self.mean_rms if self.same else self.first_rms)
+        fallback = np.sqrt(self.sums[2] / max(self.count, 1))
+        return level_of_frames(frames) if len(frames) else float(fallback + 1e-9)
+
+
+def same_channels(audio: np.ndarray) -> bool:
+    """Whether the two channels of (N, 2) audio are the same recording (module docstring)."""
+    return ChannelSummary.of(audio).same
+
+
+def stereo_blocks(path: Path, info: AudioInfo, summary: ChannelSummary) -> Iterator[np.ndarray]:
+    """The model input at 48 kHz as (n, 2) float32 blocks (module docstring): stereo as is; mono, or stereo
+    that is the same recording twice (then averaged), with the partner noise in channel 1, drawn block
+    after block from one generator (the same values as one draw of the whole)."""
+    rng = np.random.default_rng(PARTNER_NOISE_SEED)
+    as_mono = info.channels == 1 or summary.same
+    noise_std = summary.level * 10 ** (-PARTNER_NOISE_DB / 20)
+    for block in file_blocks(path, info):
+        if not as_mono:
+            yield block
+            continue
+        stereo = np.empty((len(block), 2), np.float32)
+        stereo[:, 0] = block.mean(axis=1)
+        stereo[:, 1] = rng.normal(0.0, noise_std, len(block))
+        yield stereo
 
 
 def open_conversation_audio(path: str | os.PathLike,
@@ -154,7 +238,12 @@ def open_conversation_audio(path: str | os.PathLike,
     """(audio (1, frames * 1600, 2) float32 at 48 kHz, un-normalised, kept on disk (AudioOnDisk), AudioInfo)
     from any audio file; the limit `max_seconds` is checked from the header, before decoding."""
     info = audio_file_info(path, max_seconds)
-    return AudioOnDisk.from_blocks(stereo_blocks(info.path, info), info.frames * SAMPLES_PER_FRAME), info
+    summary = ChannelSummary()
+    for block in file_blocks(info.path, info):
+        summary.add(block)
+    info = dataclasses.replace(info, as_mono=info.channels == 2 and summary.same)
+    audio = AudioOnDisk.from_blocks(stereo_blocks(info.path, info, summary), info.frames * SAMPLES_PER_FRAME)
+    return audio, info
 
 
 def load_conversation_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, AudioInfo]:

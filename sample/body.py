@@ -85,16 +85,18 @@ class BodySampler:
         if loaded.config["data_format"] != "pose":
             raise ValueError(f"{loaded.model_file}: a {loaded.config['data_format']!r} model, not a body model")
         options = options or {}
-        guide = load_guide(options["resume_trans"], device) if options.get("resume_trans") else None
+        guide = load_guide(options["resume_trans"], device, options) if options.get("resume_trans") else None
         return cls(loaded.model.to(device), guide, loaded.normalizer, loaded.config, torch.device(device),
                    options.get("top_p", BodyConfig.top_p))
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu",
-             resume_trans: str | os.PathLike | None = None, top_p: float = BodyConfig.top_p) -> "BodySampler":
-        """From a pose model*.pt file (or its save_dir: the newest one) and optionally a guide checkpoint."""
-        return cls.from_model(load_diffusion_model(path, device), device,
-                              {"resume_trans": resume_trans, "top_p": top_p})
+             resume_trans: str | os.PathLike | None = None, top_p: float = BodyConfig.top_p,
+             options: dict | None = None) -> "BodySampler":
+        """From a pose model*.pt file (or its save_dir: the newest one) and optionally a guide checkpoint;
+        options: OriginalModelConfig's fields for the original's models."""
+        options = {**(options or {}), "resume_trans": resume_trans, "top_p": top_p}
+        return cls.from_model(load_diffusion_model(path, device, options), device, options)
 
     @torch.no_grad()
     def guide_poses(self, audio: torch.Tensor, seeds: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -158,7 +160,7 @@ class BodySampler:
             cond["guide"] = null["guide"]
         if drop_audio:
             cond["memory"], cond["pooled"] = null["memory"], null["pooled"]
-        motion = sample_window(self.model, cond, settings, seeds, cond["memory"].shape[1], known=known,
+        motion = sample_window(self.model, cond, settings, seeds, audio.shape[1] // SAMPLES_PER_FRAME, known=known,
                                known_mask=known_mask, noise_schedule=self.config.get("noise_schedule", "cosine"),
                                diffusion_steps=int(self.config.get("diffusion_steps", 1000)), progress=progress)
         return WindowSample(motion, None if drop_guide else guide_poses)

@@ -7,13 +7,20 @@ repetition-major (index = rep * num_samples + sample):
 - "motions" (N, C, 1, T) generated motion, raw units ("motion", the key the original's eval reads, too);
 - "gt" (N or num_samples, C, 1, T) ground truth, the same for every repetition (the first copy is read and
   paired with every repetition, as the original does);
-- "audio" (N or num_samples, T*1600, 2) the chunks' waveforms (needed for body beat alignment only);
+- "audio" (N or num_samples, T*1600, 2) the chunks' waveforms (required for body, optional for face);
 - "lengths" (N,) valid frames per sequence (default: all T);
-- "num_samples", "num_repetitions" ints (default: the repeat period of "gt", as the original writes neither).
-C = 256 is face codes: FD_g, FD_k, Div_g, Div_k, Div_sample and the lip errors; C = 104 is body pose: the
-same with beat alignment instead of lip errors; any other C gets the FD and Div metrics only. Formulas are in
-sample/metrics.py. The ground-truth rows (Div_g, Div_k and, for body, beat alignment of the ground truth
-itself) give the scale the generated values should reach. Any T and any number of repetitions work.
+- "num_samples", "num_repetitions" ints (default: the repeat period of "gt", as the original writes neither);
+- "scenes", "starts" (num_samples,) where each chunk came from (optional, sample/results.py): the paired
+  metrics that need annotations read the events file of each chunk's scene (data_loaders/format.py).
+C = 256 is face codes: FD_g, FD_k, Div_g, Div_k, Div_sample, the lip errors and, with audio, the jaw-envelope
+correlation (jaw_env_r at its best lag jaw_env_lag); C = 104 is body pose: the FD and Div metrics, beat
+alignment (beat_align), the wrist speed ratio speaking / listening (speed_ratio; speaking from the events'
+speech runs, else from the voice activity of the person's channel) and, when every chunk's scene has an events
+file, the nod scores (speaker_nod_precision / _recall / _f1 with speaker_nod_f1_chance, listener_nod_precision
+/ _recall with listener_nod_recall_chance); without events a one-line notice says they are skipped. Any other
+C gets the FD and Div metrics only. Formulas are in sample/metrics.py. The ground-truth column (Div_g, Div_k
+and the paired metrics of the ground truth itself) gives the scale the generated values should reach; the
+chance values give the floor of motion that ignores the audio. Any T and any number of repetitions work.
 """
 from __future__ import annotations
 
@@ -25,8 +32,9 @@ from typing import Optional
 
 import numpy as np
 
-from data_loaders.format import FACE_DIM, POSE_DIM, SAMPLES_PER_FRAME
+from data_loaders.format import FACE_DIM, POSE_DIM, SAMPLES_PER_FRAME, Scene, read_events
 from sample import metrics
+from sample.metrics import ChunkEvents
 from sample.results import ResultsError
 from sample.results import read_results_dict as load_results
 from utils.cli import run_cli
@@ -47,12 +55,15 @@ class EvaluateConfig:
 @dataclass
 class Sequences:
     """A results dict unpacked: kind "face", "body" or "motion"; motion (R, S, T, C) generated; gt (S, T, C);
-    audio (S, T*1600, 2) or None; lengths (S,) int64."""
+    audio (S, T*1600, 2) or None; lengths (S,) int64; events: S ChunkEvents (sample/metrics.py) or None;
+    speaking (S, T) bool, the person's speaking frames (body only, else None)."""
     kind: str
     motion: np.ndarray
     gt: np.ndarray
     audio: Optional[np.ndarray]
     lengths: np.ndarray
+    events: Optional[list[ChunkEvents]] = None
+    speaking: Optional[np.ndarray] = None
 
 
 def _array(results: dict, key: str, source: str) -> np.ndarray:
@@ -113,18 +124,71 @@ def unpack(results: dict, source: str = "results") -> Sequences:
         raise ResultsError(f"{source}: 'lengths' differ between repetitions of the same sample")
     kind = {FACE_DIM: "face", POSE_DIM: "body"}.get(channels, "motion")
     audio = None
-    if kind == "body":
+    if kind == "body" or (kind == "face" and results.get("audio") is not None):
         audio = _array(results, "audio", source)
         if audio.ndim != 3 or audio.shape[1:] != (frames * SAMPLES_PER_FRAME, 2):
             raise ResultsError(f"{source}: 'audio' has shape {audio.shape}, expected "
                                f"(N, {frames * SAMPLES_PER_FRAME}, 2) for {frames} frames")
         audio = _first_copy(audio, n, samples, "audio", source)
-    return Sequences(kind, motion.reshape(repetitions, samples, frames, channels), gt, audio, lengths[:samples])
+    seqs = Sequences(kind, motion.reshape(repetitions, samples, frames, channels), gt, audio, lengths[:samples])
+    if kind == "body":
+        seqs.events = _chunk_events(results, lengths[:samples], source)
+        if seqs.events is None:
+            print(f"[evaluate] no events for {source}; paired metrics that need annotations are skipped")
+        seqs.speaking = _speaking(seqs)
+    return seqs
+
+
+def _chunk_events(results: dict, lengths: np.ndarray, source: str) -> Optional[list[ChunkEvents]]:
+    """The ChunkEvents of each sample (lengths (S,)) from the results' "scenes" and "starts" and the events
+    files of those scenes; None when the results do not name the scenes or a scene has no events file."""
+    if results.get("scenes") is None or results.get("starts") is None:
+        return None
+    scenes, starts = np.asarray(results["scenes"]).reshape(-1), np.asarray(results["starts"]).reshape(-1)
+    if len(scenes) != len(lengths) or len(starts) != len(lengths):
+        raise ResultsError(f"{source}: 'scenes' and 'starts' must hold one entry per sample ({len(lengths)}), "
+                           f"got {len(scenes)} and {len(starts)}")
+    events: dict[str, Optional[dict]] = {}
+    chunks = []
+    for scene, start, length in zip(scenes.tolist(), starts.tolist(), lengths.tolist()):
+        if scene not in events:
+            events[scene] = read_events(Scene(Path(scene).parent, Path(scene).name))
+        if events[scene] is None:
+            return None
+        chunks.append(metrics.chunk_events(events[scene], int(start), int(length)))
+    return chunks
+
+
+def _speaking(seqs: Sequences) -> np.ndarray:
+    """(S, T) bool speaking frames of body Sequences: the events' speech runs, else the audio's voice activity."""
+    if seqs.events is None:
+        return metrics.speaking_frames(seqs.audio, seqs.lengths)
+    speaking = np.zeros(seqs.gt.shape[:2], bool)
+    for n, chunk in enumerate(seqs.events):
+        speaking[n, :len(chunk.speaking)] = chunk.speaking
+    return speaking
+
+
+def paired_scores(seqs: Sequences, motion: np.ndarray) -> dict[str, float]:
+    """The metrics of motion (R*S, T, C) (rows repetition-major, like seqs.motion flattened; or the ground
+    truth, R = 1) that pair it with its audio and events: jaw_env_r, jaw_env_lag (face with audio);
+    beat_align, speed_ratio and, with events, the nod scores (body); see the module docstring."""
+    repetitions = len(motion) // len(seqs.lengths)
+    lengths = np.tile(seqs.lengths, repetitions)
+    scores: dict[str, float] = {}
+    if seqs.kind == "face" and seqs.audio is not None:
+        scores.update(metrics.jaw_envelope_correlation(motion, np.tile(seqs.audio, (repetitions, 1, 1)), lengths))
+    if seqs.kind == "body":
+        scores["beat_align"] = metrics.beat_alignment(motion, np.tile(seqs.audio, (repetitions, 1, 1)), lengths)
+        scores["speed_ratio"] = metrics.speed_ratio(motion, lengths, np.tile(seqs.speaking, (repetitions, 1)))
+        if seqs.events is not None:
+            scores.update(metrics.nod_scores(motion, lengths, seqs.events * repetitions))
+    return scores
 
 
 def score(seqs: Sequences, seed: int = 0) -> dict[str, float | None]:
-    """Metrics of the generated motion: fd_g, fd_k, div_g, div_k, div_sample (None for one repetition), and
-    lip_vertical, lip_horizontal, lip_mesh_l2, lip_lve (face) or beat_align (body, NaN without beats)."""
+    """Metrics of the generated motion: fd_g, fd_k, div_g, div_k, div_sample (None for one repetition), then
+    lip_vertical, lip_horizontal, lip_mesh_l2, lip_lve (face), then the `paired_scores` (NaN where undefined)."""
     repetitions, samples, frames, channels = seqs.motion.shape
     flat = seqs.motion.reshape(-1, frames, channels)
     flat_gt = np.tile(seqs.gt, (repetitions, 1, 1))  # paired with each repetition, as in the original
@@ -138,18 +202,14 @@ def score(seqs: Sequences, seed: int = 0) -> dict[str, float | None]:
     }
     if seqs.kind == "face":
         scores.update(metrics.lip_errors(flat, flat_gt, flat_lengths))
-    if seqs.kind == "body":
-        scores["beat_align"] = metrics.beat_alignment(flat, np.tile(seqs.audio, (repetitions, 1, 1)), flat_lengths)
+    scores.update(paired_scores(seqs, flat))
     return scores
 
 
 def score_ground_truth(seqs: Sequences, seed: int = 0) -> dict[str, float | None]:
-    """The ground truth scored against itself: div_g, div_k and, for body, beat_align."""
-    scores: dict[str, float | None] = {"div_g": metrics.div_g(seqs.gt, seqs.lengths, seed=seed),
-                                       "div_k": metrics.div_k(seqs.gt, seqs.lengths)}
-    if seqs.kind == "body":
-        scores["beat_align"] = metrics.beat_alignment(seqs.gt, seqs.audio, seqs.lengths)
-    return scores
+    """The ground truth scored against itself: div_g, div_k and its `paired_scores`."""
+    return {"div_g": metrics.div_g(seqs.gt, seqs.lengths, seed=seed), "div_k": metrics.div_k(seqs.gt, seqs.lengths),
+            **paired_scores(seqs, seqs.gt)}
 
 
 def evaluate(results: dict, seed: int = 0) -> dict[str, float | None]:
@@ -170,8 +230,10 @@ def format_table(generated: dict, ground_truth: dict) -> str:
     """The scores as a two-column text table (generated, ground truth); '-' where a value does not apply."""
     def cell(value):
         return "-" if value is None else f"{value:.5g}"
-    lines = [f"{'metric':<16}{'generated':>14}{'ground truth':>16}"]
-    lines += [f"{name:<16}{cell(value):>14}{cell(ground_truth.get(name)):>16}" for name, value in generated.items()]
+    width = max(map(len, ["metric", *generated])) + 2
+    lines = [f"{'metric':<{width}}{'generated':>14}{'ground truth':>16}"]
+    lines += [f"{name:<{width}}{cell(value):>14}{cell(ground_truth.get(name)):>16}"
+              for name, value in generated.items()]
     return "\n".join(lines)
 
 
@@ -188,7 +250,7 @@ def main(argv=None) -> dict:
     repetitions, samples, frames, channels = seqs.motion.shape
     report = {"results": str(config.results), "kind": seqs.kind, "num_samples": samples,
               "num_repetitions": repetitions, "frames": frames, "channels": channels,
-              "generated": generated, "ground_truth": ground_truth}
+              "events": seqs.events is not None, "generated": generated, "ground_truth": ground_truth}
     results_path = Path(config.results)
     out = Path(config.out) if config.out else results_path.with_name(results_path.stem + "_metrics.json")
     with atomic_write(out) as tmp:

@@ -6,7 +6,8 @@
 
 The checkpoint is a train.train_diffusion run with --data_format face: its model*.pt holds the EMA weights,
 its args.json the configs, and args.json's lip_model_path the frozen lip regressor (train.train_lip) whose
-vertices the model was trained with (none for an audio-only model). Per call, the conditions (audio
+vertices the model was trained with (none for an audio-only model). The original's released face models
+load too (train/original_layout.py), with their own lip regressor. Per call, the conditions (audio
 features, lip vertices, condition encoder layers) are computed ONCE for the B audio windows and reused by
 every denoising step and every repetition; classifier-free guidance runs conditional and unconditional rows
 in one batched pass (diffusion.guided_denoiser).
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from data_loaders.format import SAMPLES_PER_FRAME
 from data_loaders.stats import Normalizer
 from model.denoiser import FiLMTransformer
 from model.lip_regressor import LipRegressor
@@ -45,8 +47,8 @@ class FaceSampler:
         needs no sample.generate options."""
         if loaded.config["data_format"] != "face":
             raise ValueError(f"{loaded.model_file}: a {loaded.config['data_format']!r} model, not a face model")
-        lip = None
-        if loaded.model.cfg.lip_dim > 0:
+        lip = loaded.lip
+        if lip is None and loaded.model.cfg.lip_dim > 0:
             recorded = loaded.config.get("lip_model_path")
             lip_path = recorded and resolve_recorded_path(recorded, loaded.model_file)
             if not lip_path or not lip_path.exists():
@@ -60,9 +62,11 @@ class FaceSampler:
         return cls(loaded.model.to(device), lip, loaded.normalizer, loaded.config, torch.device(device))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu") -> "FaceSampler":
-        """From a face model*.pt file (or its save_dir: the newest one)."""
-        return cls.from_model(load_diffusion_model(path, device), device)
+    def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu",
+             options: dict | None = None) -> "FaceSampler":
+        """From a face model*.pt file (or its save_dir: the newest one); options: OriginalModelConfig's fields
+        for the original's models."""
+        return cls.from_model(load_diffusion_model(path, device, options), device)
 
     @torch.no_grad()
     def encode(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
@@ -80,7 +84,7 @@ class FaceSampler:
         256) normalised, rep-major; keyframes None). seeds (R*B,) noise seeds; known/known_mask: overlap to
         inpaint (sample.windows)."""
         cond = repeat_rows(self.encode(audio, mask), settings.num_repetitions)
-        frames = cond["memory"].shape[1]
+        frames = audio.shape[1] // SAMPLES_PER_FRAME
         motion = sample_window(self.model, cond, settings, seeds, frames, known=known, known_mask=known_mask,
                                noise_schedule=self.config["noise_schedule"],
                                diffusion_steps=int(self.config["diffusion_steps"]), progress=progress)

@@ -15,10 +15,15 @@ data_format: a `MotionSampler` class in SAMPLER_TYPES, built with `from_model(lo
 model file's step, <suffix> the sampler's `output_suffix`), plus `_<audio file name>` with --audio. Whatever
 can fail is checked before the sampling: the flags, the given results files, the checkpoints (their
 weights must be finite: train.checkpoint.load_weights) and that the output folder takes a file.
+Face codes that leave the training range or the avatar's plausible ranges are reported in one line
+(sample/face_range.py).
 
 Flags are grouped by concern, one dataclass each (CONFIG_TYPES): GenerateConfig (model, inputs, output,
-batching), SamplingConfig (steps, sampler, guidance, repetitions, seed) and BodyConfig (the body's guide
-transformer --resume_trans and its nucleus mass --top_p); other concerns add theirs.
+batching), SamplingConfig (steps, sampler, guidance, repetitions, seed), BodyConfig (the body's guide
+transformer --resume_trans and its nucleus mass --top_p) and OriginalModelConfig (the original's released
+models, which --model_path and --resume_trans take as they are: train/original_layout.py); other concerns
+add theirs. Guidance, sampler and steps not given as flags are the checkpoint folder's recommendation, its
+sampling.json (sample/recommended.py).
 """
 from __future__ import annotations
 
@@ -38,8 +43,11 @@ from data_loaders.stats import Normalizer
 from sample.audio_input import AudioOnDisk, open_conversation_audio
 from sample.body import BodyConfig, BodySampler
 from sample.face import FaceSampler
+from sample.face_range import face_range_report
+from sample.recommended import SAMPLING_FILE, checkpoint_folder, recommended_sampling
 from sample.results import Results, load_results, motion_rows, save_results
 from sample.windows import MotionSampler, NormalizedAudio, SamplingConfig, sample_long
+from train.original_layout import OriginalModelConfig
 from train.train_diffusion import load_diffusion_model
 from utils.cli import run_cli
 from utils.config import arg, merged_dict, parse_config
@@ -53,7 +61,8 @@ SAMPLER_TYPES = {"face": FaceSampler, "pose": BodySampler}  # data_format -> Mot
 class GenerateConfig:
     """Model, inputs, output folder and batching."""
     model_path: str = arg("", "model*.pt of a train.train_diffusion run (or its save_dir: the newest model "
-                              "file); args.json must be beside it (required)")
+                              "file); args.json must be beside it; the original's released face and pose runs "
+                              "work as they are (README) (required)")
     output_dir: str = arg("", "folder for results.npy (default: <model folder>/samples_<name>_<niter>_seed"
                               "<seed>[_<audio file name>], the original's name)")
     audio: Optional[str] = arg(None, "sample this audio file instead of the test split: any sample rate, mono "
@@ -88,7 +97,7 @@ class PlotConfig:
     render_size: int = arg(512, "pixels per view of the videos: frames are size x 2*size (body | face)")
 
 
-CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig]
+CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig, OriginalModelConfig]
 
 
 class Inputs(NamedTuple):
@@ -96,18 +105,30 @@ class Inputs(NamedTuple):
     raw_audio (normalised window by window, never as a whole); raw_audio (S, T*1600, 2) un-normalised float32,
     stored once in results.npy: an array, or for an audio file an AudioOnDisk (long audio costs no memory);
     lengths (S,) int64; gt (S, T, C) normalised ground truth or None; mask (S, T) bool True = real frame, or
-    None (no padding)."""
+    None (no padding); scenes (S,) str and starts (S,) int64: where each test chunk came from
+    (sample/results.py), or None."""
     audio: torch.Tensor | NormalizedAudio
     raw_audio: np.ndarray | AudioOnDisk
     lengths: np.ndarray
     gt: torch.Tensor | None
     mask: torch.Tensor | None
+    scenes: np.ndarray | None = None
+    starts: np.ndarray | None = None
+
+
+def audio_inputs(raw: np.ndarray, normalizer: Normalizer) -> Inputs:
+    """One sample from a conversation waveform raw (T*1600, 2) float32, 48 kHz, un-normalised (what
+    sample.audio_input.load_conversation_audio returns)."""
+    audio = normalizer.normalize(torch.from_numpy(raw), "audio")[None]
+    return Inputs(audio, raw[None], np.array([len(raw) // SAMPLES_PER_FRAME], np.int64), None, None)
 
 
 def audio_file_inputs(path: str, normalizer: Normalizer, max_seconds: float | None = None) -> Inputs:
     """One sample from an audio file (at most max_seconds long, checked from its header)."""
     raw, info = open_conversation_audio(path, max_seconds)
-    kind = "mono: partner channel = quiet noise" if info.channels == 1 else "stereo"
+    kind = "stereo" if info.channels == 2 and not info.as_mono else "mono: partner channel = quiet noise"
+    if info.as_mono:
+        kind = f"stereo with two identical channels, taken as {kind}"
     tqdm.write(f"[generate] {path}: {info.seconds:.1f} s at {info.sample_rate} Hz, {kind}, {info.frames} frames")
     return Inputs(NormalizedAudio(raw, normalizer), raw, np.array([info.frames], np.int64), None, None)
 
@@ -123,7 +144,14 @@ def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int
     batch = collate([dataset[int(i)] for i in order[:num_samples]])
     raw = dataset.normalizer.denormalize(batch["audio"], "audio").numpy().astype(np.float32)
     mask = None if bool(batch["mask"].all()) else batch["mask"]
-    return Inputs(batch["audio"], raw, batch["lengths"].numpy(), batch["motion"], mask)
+    scenes = np.array([str(dataset.root.resolve() / name) for name in batch["scene"]])
+    return Inputs(batch["audio"], raw, batch["lengths"].numpy(), batch["motion"], mask, scenes,
+                  np.array(batch["start"], dtype=np.int64))
+
+
+def default_overlap(window: int) -> int:
+    """Frames shared by consecutive windows of long audio when --overlap is not given: 15 % of the window."""
+    return window * 3 // 20
 
 
 def sample_inputs(sampler: MotionSampler, inputs: Inputs, settings: SamplingConfig, gen: GenerateConfig,
@@ -132,7 +160,7 @@ def sample_inputs(sampler: MotionSampler, inputs: Inputs, settings: SamplingConf
     motion un-normalised and written into place as the windows finish, the audio once per sample."""
     kind, samples, reps = sampler.data_format, len(inputs.audio), settings.num_repetitions
     frames = inputs.raw_audio.shape[1] // SAMPLES_PER_FRAME
-    overlap = window * 3 // 20 if gen.overlap is None else gen.overlap
+    overlap = default_overlap(window) if gen.overlap is None else gen.overlap
     group = max(1, gen.batch_size // reps)
     denormalize = lambda x: sampler.normalizer.denormalize(x.cpu().double(), kind).numpy()  # noqa: E731
     motions = np.empty((reps, samples, sampler.nfeats, 1, frames))  # the stored layout, rows (rep, sample)
@@ -156,8 +184,18 @@ def sample_inputs(sampler: MotionSampler, inputs: Inputs, settings: SamplingConf
         stored_keyframes = gt if kind == "face" else None  # the original stores the face ground truth here
     return Results(motions=motions.reshape(reps * samples, sampler.nfeats, 1, frames),
                    gt=None if gt is None else motion_rows(gt), audio=inputs.raw_audio,
-                   lengths=np.tile(inputs.lengths, reps), keyframes=stored_keyframes, num_samples=samples,
+                   lengths=np.tile(inputs.lengths, reps), keyframes=stored_keyframes, scenes=inputs.scenes, starts=inputs.starts,
+                   num_samples=samples,
                    num_repetitions=reps, data_format=kind, fps=FPS)
+
+
+def report_face_range(results: Results, normalizer: Normalizer) -> None:
+    """One line when generated face codes leave the training range or the avatar's plausible ranges
+    (sample/face_range.py); nothing when they stay inside."""
+    codes = results.motions[:, :, 0].transpose(0, 2, 1)
+    line = face_range_report(codes, results.lengths, normalizer).describe(normalizer)
+    if line:
+        tqdm.write(f"[generate] {line}")
 
 
 def default_output_dir(model_file: Path, seed: int, suffix: str = "", audio: str | None = None) -> Path:
@@ -194,12 +232,25 @@ def render(plot: PlotConfig, data_format: str, results_path: Path, progress: boo
                           size=plot.render_size, progress=progress)
 
 
+def parse_flags(argv: list[str] | None = None) -> tuple:
+    """The CONFIG_TYPES instances of argv; sampling settings not given as flags come from the checkpoint
+    folder's sampling.json (sample/recommended.py) when it has one."""
+    description = ("Sample face codes or body poses from a trained diffusion model for the test split or any audio "
+                   "file, write results.npy (the original's layout, see sample/results.py) and, with --plot, mp4 "
+                   "videos. Guidance, sampler and steps default to the checkpoint folder's sampling.json.")
+    configs = parse_config(CONFIG_TYPES, argv, description=description)
+    recommended = recommended_sampling(configs[0].model_path) if configs[0].model_path else {}
+    if not recommended:
+        return configs
+    tqdm.write(f"[generate] {checkpoint_folder(configs[0].model_path) / SAMPLING_FILE} recommends "
+               f"{', '.join(f'--{key} {value}' for key, value in recommended.items())} (flags given win)")
+    return parse_config(CONFIG_TYPES, argv, description=description, defaults=recommended)
+
+
 def main(argv: list[str] | None = None) -> Path:
     """Parse the flags, sample (or take --face_codes/--pose_codes), write results.npy, render with --plot;
     returns the path of results.npy."""
-    configs = parse_config(CONFIG_TYPES, argv, description=(
-        "Sample face codes or body poses from a trained diffusion model for the test split or any audio file, "
-        "write results.npy (the original's layout, see sample/results.py) and, with --plot, mp4 videos."))
+    configs = parse_flags(argv)
     gen, settings, plot = configs[0], configs[1], configs[3]
     check_config(gen, settings, plot)
     path = sample_to_file(gen, settings, configs)
@@ -215,7 +266,7 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
     plot = configs[3]
     device = resolve_device(gen.device)
     seed_everything(settings.seed)
-    loaded = load_diffusion_model(gen.model_path, device)
+    loaded = load_diffusion_model(gen.model_path, device, merged_dict(*configs))
     if loaded.model.cfg.cond_drop_prob == 0 and settings.guidance_param != 1:
         tqdm.write(f"[generate] {loaded.model_file} was trained without condition dropout (cond_drop_prob 0): "
                    f"its null condition is untrained, so guidance is off (--guidance_param 1), as the original")
@@ -236,6 +287,8 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
     started = time.perf_counter()
     results = sample_inputs(sampler, inputs, settings, gen, window)
     seconds = time.perf_counter() - started
+    if sampler.data_format == "face":
+        report_face_range(results, sampler.normalizer)
     path = save_results(folder / "results.npy", results)
     audio_seconds = inputs.raw_audio.shape[1] / SAMPLES_PER_FRAME / FPS * len(inputs.audio) * settings.num_repetitions
     tqdm.write(f"[generate] {len(inputs.audio)} samples x {settings.num_repetitions} repetitions "

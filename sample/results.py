@@ -1,6 +1,6 @@
 """results.npy: what sample.generate writes, and what evaluation, rendering and BVH export read.
 
-A pickled dict saved in the .npy format (a 0-d object array), the original's layout (UPSTREAM 5.3) plus four
+A pickled dict saved in the .npy format (a 0-d object array), the original's layout (UPSTREAM 5.3) plus six
 keys of ours. N = num_samples x num_repetitions sequences, ordered repetition-major: index = rep *
 num_samples + sample. C = 256 (face codes) or 104 (body pose), T frames at `fps`, all motion UN-normalised
 (raw units of the data set).
@@ -17,6 +17,10 @@ num_samples + sample. C = 256 (face codes) or 104 (body pose), T frames at `fps`
 | `keyframes`       | body (N, K, 104)  | float64 | body: the 1 fps guide poses used (predicted or ground      |
 |                   | face (N, T, 256)  |         | truth); face: the ground truth (as the original); None     |
 |                   |                   |         | where there is nothing to store                            |
+| `scenes`          | (S,)              | str     | where sample s came from: the scene's path without its file |
+|                   |                   |         | suffix (e.g. `/data/SYN001/scene13`; its events file is     |
+|                   |                   |         | that + `_events.json`); None for audio files (ours)        |
+| `starts`          | (S,)              | int64   | the first frame of sample s in that scene; None likewise   |
 | `num_samples`     | int               |         | S (ours; files of the original lack it: inferred)          |
 | `num_repetitions` | int               |         | R (ours; inferred likewise)                                |
 | `data_format`     | "face" / "pose"   |         | ours; inferred from C for the original's files             |
@@ -69,6 +73,8 @@ class Results:
     data_format: str
     gt: Optional[np.ndarray] = None
     keyframes: Optional[np.ndarray] = None
+    scenes: Optional[np.ndarray] = None
+    starts: Optional[np.ndarray] = None
     fps: int = FPS
 
     @property
@@ -91,7 +97,8 @@ class Results:
     def to_dict(self) -> dict:
         """The dict np.save stores (module docstring)."""
         return {"motions": self.motions, "gt": self.gt, "audio": self.audio, "lengths": self.lengths,
-                "keyframes": self.keyframes, "num_samples": self.num_samples,
+                "keyframes": self.keyframes, "scenes": self.scenes, "starts": self.starts,
+                "num_samples": self.num_samples,
                 "num_repetitions": self.num_repetitions, "data_format": self.data_format, "fps": self.fps}
 
 
@@ -133,6 +140,12 @@ def _check(results: Results, source: str) -> None:
     k = results.keyframes
     if k is not None and (k.ndim != 3 or len(k) != rows or k.shape[2] != channels):
         fail(f"'keyframes' has shape {k.shape}; expected ({rows}, K, {channels})")
+    if (results.scenes is None) != (results.starts is None):
+        fail("'scenes' and 'starts' go together: give both or neither")
+    if results.scenes is not None and (results.scenes.shape != (results.num_samples,)
+                                       or results.starts.shape != (results.num_samples,)):
+        fail(f"'scenes' {results.scenes.shape} and 'starts' {results.starts.shape} must hold one entry per "
+             f"sample ({results.num_samples})")
     if not np.isfinite(m).all():
         fail("'motions' holds NaN or inf")
 
@@ -151,7 +164,8 @@ def results_from_dict(stored: dict, source: str = "results") -> Results:
     data_format = stored.get("data_format") or {FACE_DIM: "face", POSE_DIM: "pose"}.get(channels)
     if data_format is None:
         raise ResultsError(f"{source}: {channels} channels and no 'data_format'; cannot tell face from body")
-    optional = {key: None if stored.get(key) is None else np.asarray(stored[key]) for key in ("gt", "keyframes")}
+    optional = {key: None if stored.get(key) is None else np.asarray(stored[key])
+                for key in ("gt", "keyframes", "scenes", "starts")}
     lengths = stored.get("lengths")
     results = Results(motions=motions, audio=audio, num_samples=num_samples,
                       num_repetitions=int(stored.get("num_repetitions") or rows // max(num_samples, 1)),

@@ -49,7 +49,10 @@ from utils.rng import per_sample_normal
 
 @dataclass
 class SamplingConfig:
-    """How to sample: steps, sampler, classifier-free guidance, repetitions and seed."""
+    """How to sample: steps, sampler, guidance (defaults: the model folder's sampling.json), repetitions, seed.
+
+    A model folder's sampling.json replaces the defaults below of steps, sampler and guidance
+    (sample/recommended.py)."""
     num_repetitions: int = arg(3, "independent samples drawn for each audio (results index = rep * "
                                   "num_samples + sample, as the original)")
     timestep_respacing: str = arg("ddim20", "denoising steps: ddimN keeps N of the 1000 training steps "

@@ -7,14 +7,20 @@ Without --data_root the person is SYN001 of the synthetic `default` preset in RU
 there (about a minute) when missing; the shipped checkpoints were trained on exactly that person (seed 0).
 The test split is cut into fixed chunks of the pose model's window (sample.generate's chunks, all of them by
 default), each sampled --num_repetitions times by every method of sample/baselines.py with the same row
-seeds, then scored with sample.evaluate (FD_g, FD_k, Div_g, Div_k, Div_sample; formulas in sample/metrics.py,
-raw pose units). The ground-truth row gives the diversity the methods should reach.
+seeds, then scored with sample.evaluate (formulas in sample/metrics.py, raw pose units): FD_g, FD_k, Div_g,
+Div_k, Div_sample, and the paired metrics, each sequence against the audio and the events of the test chunk
+it was generated for (results.npy records the chunk's scene and start): speaker-nod F1 and listener-nod
+recall, each with its chance level in brackets (the same score with the nods moved in time), the wrist speed
+ratio speaking / listening, beat alignment. The ground-truth row gives the diversity and the paired scores
+the methods should reach (the speed ratio is best close to it); the chance levels, what motion that ignores
+the audio gets. Without events files (real data) the nod columns stay empty.
 
 Prints the table in the paper's layout (markdown) and writes the numbers and settings to --out (JSON).
 """
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -40,7 +46,10 @@ ROW_NAMES = {"gt": "Ground truth", "random": "Random train segment", "nn": "Near
              "guide_only": "Guide-only diffusion (no audio)", "full": "Full model"}
 ROUNDING_NOISE = 1e-12  # smaller values print as 0 (e.g. Div_sample of identical repetitions: 4e-32)
 COLUMNS = {"fd_g": "FD_g ↓", "fd_k": "FD_k ↓", "div_g": "Div_g ↑", "div_k": "Div_k ↑",
-           "div_sample": "Div_sample ↑"}
+           "div_sample": "Div_sample ↑", "speaker_nod_f1": "Speaker-nod F1 ↑ (chance)",
+           "listener_nod_recall": "Listener-nod recall ↑ (chance)", "speed_ratio": "Wrist speed speak / listen",
+           "beat_align": "Beat align ↑"}
+CHANCE = {"speaker_nod_f1": "speaker_nod_f1_chance", "listener_nod_recall": "listener_nod_recall_chance"}
 
 
 @dataclass
@@ -76,13 +85,19 @@ def prepare_data(config: BaselinesConfig) -> Path:
 
 
 def markdown_table(scores: dict[str, dict]) -> str:
-    """The rows of `scores` (name -> metrics) in the paper's layout; '-' where a value does not apply."""
-    def cell(value):
-        if value is None:
+    """The rows of `scores` (name -> metrics) in the paper's layout, chance levels in brackets; '-' where a value
+    does not apply."""
+    def number(value):
+        if value is None or math.isnan(value):
             return "-"
         return "0" if abs(value) < ROUNDING_NOISE else f"{value:.4g}"
+
+    def cell(row, key):
+        chance = row.get(CHANCE.get(key))
+        return number(row.get(key)) + ("" if chance is None else f" ({number(chance)})")
+
     lines = ["| Method | " + " | ".join(COLUMNS.values()) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    lines += [f"| {ROW_NAMES[name]} | " + " | ".join(cell(row.get(key)) for key in COLUMNS) + " |"
+    lines += [f"| {ROW_NAMES[name]} | " + " | ".join(cell(row, key) for key in COLUMNS) + " |"
               for name, row in scores.items()]
     return "\n".join(lines)
 

@@ -21,15 +21,26 @@ development CPU the original-size face model samples 20 s of audio in 9.8 s (2.0
 all in the direction of smoother samples (lower lip errors and FD_g), and ddim100 / dpmpp2m100 within
 4-7 %. Check with your own model before relying on few steps. Time on an otherwise idle machine: with
 other processes busy, two torch threads slow down by several times (OMP_NUM_THREADS=1 measures reliably).
+
+--original times the ORIGINAL's architecture at its released sizes instead (model/original_checkpoint.py
+released_configs, random weights): the face model with its 2 + 4 layer lip regressor and the frozen
+vq-wav2vec / wav2vec_large front ends, the pose model with the guide (1024-wide audio convs) and the VQ-VAE:
+what a user of the released models gets from a2p's samplers. Settings above --max_timed_steps are
+ESTIMATED (marked *): timed at max_timed_steps and half as many, then extrapolated linearly per denoiser call
+(every sampler makes one call per step). `orig code*` estimates the original code itself at that setting
+(`original_code_seconds`): it re-ran its audio models (and the face's lip regressor) in every denoiser call,
+twice per step with guidance, and the guide's for every token, so the measured one-off encodings are added
+that many times (the rest of its per-step work is a2p's).
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,19 +52,23 @@ from data_loaders.format import FPS, SAMPLES_PER_FRAME  # noqa: E402
 from model.audio_encoder import AudioEncoderConfig  # noqa: E402
 from model.denoiser import DenoiserConfig, FiLMTransformer, denoiser_preset  # noqa: E402
 from model.lip_regressor import LipRegressor, LipRegressorConfig  # noqa: E402
+from model.original_checkpoint import released_configs  # noqa: E402
+from model.original_lip import OriginalLipRegressor  # noqa: E402
 from sample import metrics  # noqa: E402
 from model.guide import GuideConfig, GuideTransformer  # noqa: E402
 from model.vqvae import ResidualVQVAE, VQConfig  # noqa: E402
-from sample.body import BodySampler  # noqa: E402
+from sample.body import BodySampler, keyframe_count  # noqa: E402
 from sample.face import FaceSampler  # noqa: E402
 from train.train_guide import Guide  # noqa: E402
 from sample.generate import chunk_inputs  # noqa: E402
-from sample.windows import SamplingConfig, sample_long  # noqa: E402
+from sample.windows import SamplingConfig, plan_windows, sample_long  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 REFERENCE = ("ddim", 500)
+DEFAULT = ("dpmpp2m", 20)
 METRICS = ("lip_mesh_l2", "lip_vertical", "fd_g", "fd_k", "l2_ref")
 
 
@@ -69,6 +84,12 @@ class BenchConfig:
     num_samples: int = arg(12, "test chunks scored for the metrics (with --model_path)")
     device: str = arg("cpu", "cpu, cuda, or auto")
     seed: int = arg(0, "seed of the starting noise (the same for every setting)")
+    original: bool = arg(False, "time the original's architecture at its released sizes (module docstring)")
+    max_timed_steps: int = arg(0, "settings with more steps are estimated from timings at this many steps and "
+                                  "half as many (0 = time every setting)")
+    clock: Literal["wall", "cpu"] = arg("wall", "wall: elapsed seconds (on an idle machine); cpu: this process's CPU "
+                                                "seconds, steady on a busy shared machine (with OMP_NUM_THREADS=1: "
+                                                "the seconds of one core)")
 
 
 def untrained_face_sampler(device: torch.device) -> FaceSampler:
@@ -92,6 +113,40 @@ def untrained_body_sampler(device: torch.device) -> BodySampler:
     return BodySampler(model.to(device), guide, None, config, device)
 
 
+def original_samplers(device: torch.device) -> tuple[FaceSampler, BodySampler]:
+    """The original's face and body models at the released sizes with random weights (module docstring)."""
+    torch.manual_seed(0)
+    released = released_configs()
+    config = {"max_seq_length": 600, "noise_schedule": "cosine", "diffusion_steps": 1000}
+    face = FaceSampler(FiLMTransformer(*released["face"]).eval().to(device), OriginalLipRegressor().eval().to(device),
+                       None, config, device)
+    guide = Guide(GuideTransformer(*released["guide"]).eval().to(device),
+                  ResidualVQVAE(released["vq"]).eval().to(device), {}, Path("untrained") / "guide.pt")
+    body = BodySampler(FiLMTransformer(*released["pose"]).eval().to(device), guide, None, config, device)
+    return face, body
+
+
+def encoding_seconds(encode, sampler: FaceSampler | BodySampler, audio: torch.Tensor,
+                     clock=time.perf_counter) -> float:
+    """Seconds of `encode(window audio)` over every window of `audio`: a condition encoding that a2p runs
+    once per window and the original's code ran in every denoiser call (or, the guide's, for every token)."""
+    frames = audio.shape[1] // SAMPLES_PER_FRAME
+    started = clock()
+    with torch.no_grad():
+        for window in plan_windows(frames, sampler.window, sampler.window * 3 // 20):
+            encode(audio[:, window.start * SAMPLES_PER_FRAME:window.end * SAMPLES_PER_FRAME].to(sampler.device))
+    return clock() - started
+
+
+def original_code_seconds(face_seconds: float, body_seconds: float, steps: int, encode: dict,
+                          tokens: int) -> tuple[float, float]:
+    """Estimated seconds of the original's code at a setting that takes a2p face_seconds / body_seconds: it
+    re-ran the face's audio models and lip regressor and the pose model's audio model in every denoiser
+    call (2 per step with guidance) and the guide's audio encoding for every one of its `tokens` tokens."""
+    return (face_seconds + 2 * steps * encode["face"],
+            body_seconds + 2 * steps * encode["pose"] + (tokens - 1) * encode["guide"])
+
+
 def speech_like_audio(seconds: float, seed: int) -> torch.Tensor:
     """(1, N, 2) normalised noise with a 4 Hz syllable envelope, N a whole number of frames (speed runs)."""
     samples = int(seconds * FPS) * SAMPLES_PER_FRAME
@@ -104,11 +159,31 @@ def settings_grid(cfg: BenchConfig) -> list[tuple[str, int]]:
     return [(name, steps) for name in cfg.samplers for steps in cfg.steps]
 
 
-def time_setting(sampler: FaceSampler | BodySampler, audio: torch.Tensor, settings: SamplingConfig) -> float:
+def time_setting(sampler: FaceSampler | BodySampler, audio: torch.Tensor, settings: SamplingConfig,
+                 clock=time.perf_counter) -> float:
     """Seconds to sample `audio` (1, N, 2) in windows with `settings`."""
-    started = time.perf_counter()
+    started = clock()
     sample_long(sampler, audio, settings, sample_ids=[0], overlap=sampler.window * 3 // 20)
-    return time.perf_counter() - started
+    return clock() - started
+
+
+def timed_or_estimated(sampler, audio: torch.Tensor, settings: SamplingConfig, cfg: BenchConfig,
+                       timings: dict) -> tuple[float, bool]:
+    """(seconds, estimated) of a setting: timed, or above cfg.max_timed_steps extrapolated linearly from the
+    timings at max_timed_steps and half as many (module docstring). `timings` keeps every timed setting, so
+    each is timed once."""
+    def timed(steps: int) -> float:
+        key = (settings.sampler, steps)
+        if key not in timings:
+            at_steps = dataclasses.replace(settings, timestep_respacing=f"ddim{steps}")
+            timings[key] = time_setting(sampler, audio, at_steps, CLOCKS[cfg.clock])
+        return timings[key]
+    steps = int(settings.timestep_respacing.removeprefix("ddim"))
+    many = cfg.max_timed_steps
+    if not many or steps <= many:
+        return timed(steps), False
+    few = many // 2
+    return timed(many) + (steps - many) * (timed(many) - timed(few)) / (many - few), True
 
 
 def score(sampler: FaceSampler, inputs, gt: np.ndarray, settings: SamplingConfig) -> tuple[dict, torch.Tensor]:
@@ -150,27 +225,51 @@ def quality_columns(score: dict, reference: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     cfg, = parse_config([BenchConfig], argv, description=__doc__.split("\n")[0])
     device = resolve_device(cfg.device)
-    sampler = FaceSampler.load(cfg.model_path, device) if cfg.model_path else untrained_face_sampler(device)
+    if cfg.original:
+        sampler, body = original_samplers(device)
+    else:
+        sampler = FaceSampler.load(cfg.model_path, device) if cfg.model_path else untrained_face_sampler(device)
+        body = untrained_body_sampler(device)
     audio = speech_like_audio(cfg.seconds, cfg.seed)
     grid = settings_grid(cfg)
-    scores = quality(sampler, cfg, grid) if cfg.model_path else {}
-    model = f"{cfg.model_path} (trained)" if cfg.model_path else "untrained face model, original size"
+    scores = quality(sampler, cfg, grid) if cfg.model_path and not cfg.original else {}
+    model = (f"{cfg.model_path} (trained)" if cfg.model_path else "untrained face model, original size") \
+        if not cfg.original else "the original's face architecture, released size, random weights"
     print(f"face sampling, {model}: {sum(p.numel() for p in sampler.model.parameters()) / 1e6:.1f} M parameters, "
           f"window {sampler.window} frames, {cfg.seconds:g} s of audio, guidance {cfg.guidance_param}, "
-          f"{device}, {torch.get_num_threads()} threads")
-    body = untrained_body_sampler(device)
-    print(f"body path, untrained, original sizes: pose denoiser "
-          f"{sum(p.numel() for p in body.model.parameters()) / 1e6:.1f} M + guide "
+          f"{device}, {torch.get_num_threads()} threads, {cfg.clock} clock")
+    print(f"body path, untrained, {'the original architecture at ' if cfg.original else ''}original sizes: pose "
+          f"denoiser {sum(p.numel() for p in body.model.parameters()) / 1e6:.1f} M + guide "
           f"{sum(p.numel() for p in body.guide.model.parameters()) / 1e6:.1f} M parameters (top_p {body.top_p})")
-    print(f"{'sampler':8} {'steps':>5} {'face s/20s':>10} {'x realtime':>10} {'body s/20s':>10} {'x realtime':>10} "
-          f"{'pair x rt':>9}" + ("".join(f" {name:>12}" for name in METRICS) + f" {'rel':>6}" if scores else ""))
+    clock = CLOCKS[cfg.clock]
+    encode = {}
+    if cfg.original:
+        encode = {"face": encoding_seconds(sampler.encode, sampler, audio, clock),
+                  "pose": encoding_seconds(body.model.audio_encoder, body, audio, clock),
+                  "guide": encoding_seconds(body.guide.model.encode_audio, body, audio, clock)}
+        print("one-off condition encodings of the audio: " + ", ".join(f"{k} {v:.2f} s" for k, v in encode.items()))
+    frames = audio.shape[1] // SAMPLES_PER_FRAME
+    tokens = sum(keyframe_count(w.end - w.start) * body.guide.model.cfg.depth
+                 for w in plan_windows(frames, body.window, body.window * 3 // 20))
+    print(f"{'sampler':8} {'steps':>6} {'face s/20s':>10} {'x realtime':>10} {'body s/20s':>10} {'x realtime':>10} "
+          f"{'pair x rt':>9}" + (f" {'orig code* face/body s':>23}" if encode else "")
+          + ("".join(f" {name:>12}" for name in METRICS) + f" {'rel':>6}" if scores else ""))
+    pair, face_timings, body_timings = {}, {}, {}
     for name, steps in grid:
         settings = SamplingConfig(1, f"ddim{steps}", name, cfg.guidance_param, cfg.seed)
-        face_seconds, body_seconds = time_setting(sampler, audio, settings), time_setting(body, audio, settings)
-        row = (f"{name:8} {steps:5d} {face_seconds * 20 / cfg.seconds:10.2f} {cfg.seconds / face_seconds:10.2f} "
-               f"{body_seconds * 20 / cfg.seconds:10.2f} {cfg.seconds / body_seconds:10.2f} "
-               f"{cfg.seconds / (face_seconds + body_seconds):9.2f}")
+        face_seconds, estimated = timed_or_estimated(sampler, audio, settings, cfg, face_timings)
+        body_seconds, _ = timed_or_estimated(body, audio, settings, cfg, body_timings)
+        row = (f"{name:8} {steps:5d}{'*' if estimated else ' '} {face_seconds * 20 / cfg.seconds:10.2f} "
+               f"{cfg.seconds / face_seconds:10.2f} {body_seconds * 20 / cfg.seconds:10.2f} "
+               f"{cfg.seconds / body_seconds:10.2f} {cfg.seconds / (face_seconds + body_seconds):9.2f}")
+        if encode:
+            original_face, original_body = original_code_seconds(face_seconds, body_seconds, steps, encode, tokens)
+            row += f" {original_face * 20 / cfg.seconds:11.0f}/{original_body * 20 / cfg.seconds:<11.0f}"
+        pair[name, steps] = face_seconds + body_seconds
         print(row + (quality_columns(scores[name, steps], scores[REFERENCE]) if scores else ""), flush=True)
+    if {REFERENCE, DEFAULT} <= set(pair):
+        print(f"{REFERENCE[0]}{REFERENCE[1]} (the original's setting) / {DEFAULT[0]} {DEFAULT[1]} steps (a2p's "
+              f"default), face + body: {pair[REFERENCE] / pair[DEFAULT]:.1f}x")
     if scores:
         label = f"noise floor ({REFERENCE[0]}{REFERENCE[1]}, seed + 1)"
         print(f"{label:35}" + quality_columns(scores["noise floor"], scores[REFERENCE]))

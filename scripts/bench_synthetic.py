@@ -18,7 +18,7 @@ import numpy as np
 
 from data_loaders.format import FPS, SAMPLES_PER_FRAME, write_scene
 from data_loaders.synthetic.generate import PRESETS, SyntheticConfig, generate_dataset
-from data_loaders.synthetic.persons import person_style
+from data_loaders.synthetic.persons import person_style, scene_styles
 from data_loaders.synthetic.puppeteer import perform
 from data_loaders.synthetic.speech import record_conversation
 from utils.cli import run_cli
@@ -46,14 +46,14 @@ def time_preset(preset: str, workers: int) -> dict:
 
 def time_stages(seconds: float) -> list[tuple[str, float]]:
     frames = int(seconds * FPS)
-    styles = person_style(0, 0), person_style(1, 0)
+    style, scenes = person_style(0, 0), scene_styles(np.random.default_rng(0))
     stages = []
     start = time.perf_counter()
-    tracks = record_conversation(np.random.default_rng(0), frames * SAMPLES_PER_FRAME, (styles[0].voice,
-                                                                                        styles[1].voice))
+    tracks = record_conversation(np.random.default_rng(0), frames * SAMPLES_PER_FRAME, (scenes[0].voice,
+                                                                                        scenes[1].voice))
     stages.append(("speech (espeak-ng, resample, mix)", time.perf_counter() - start))
     start = time.perf_counter()
-    performance = perform(tracks, styles[0], np.random.default_rng(1))
+    performance = perform(tracks, style, scenes[0], np.random.default_rng(1))
     stages.append(("puppeteer, one person", time.perf_counter() - start))
     with tempfile.TemporaryDirectory(prefix="bench_synthetic_") as out:
         start = time.perf_counter()

@@ -9,7 +9,9 @@
    - model{step:09d}.pt with the floating-point weights stored as float16 (half the size; load_state_dict
      casts them back to the model's float32), "step" and "config" as written by train/loop.py;
    - args.json: that config, flat, as the trainers write it;
-   - face, pose: the person's data_stats.pth (sampling needs the normalisation statistics, not the data set).
+   - face, pose: the person's data_stats.pth (sampling needs the normalisation statistics, not the data set)
+     and sampling.json, the sampling settings recommended for the model (RECOMMENDED; sample/recommended.py).
+     `--only_sampling` writes just these into OUT's existing folders (no training, the weights untouched).
    Paths recorded in the configs are made relative to the checkpoint's own folder: lip_model_path "../lip"
    (face), resume_pth "../vq" (guide), guide_vq_path "../vq" (pose), save_dir "."; data_root is emptied
    (it named a folder of this machine; pass --data_root to sample.generate to sample a test split).
@@ -31,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from data_loaders.format import STATS_FILE  # noqa: E402
+from sample.recommended import write_recommended_sampling  # noqa: E402
 from train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint_file, save_atomic  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
@@ -40,6 +43,10 @@ MODELS = ("lip", "face", "vq", "guide", "pose")  # training order of scripts/tra
 WITH_STATS = ("face", "pose")  # diffusion models: sampling reads data_stats.pth beside the model file
 PORTABLE_PATHS = {"lip_model_path": "../lip", "resume_pth": "../vq", "guide_vq_path": "../vq", "save_dir": ".",
                   "data_root": ""}
+# sampling.json of the diffusion models: the original's README settings (face guidance 10, body 2) with our
+# sampler and step count
+RECOMMENDED = {"face": {"guidance_param": 10.0, "sampler": "dpmpp2m", "timestep_respacing": "ddim20"},
+               "pose": {"guidance_param": 2.0, "sampler": "dpmpp2m", "timestep_respacing": "ddim20"}}
 
 
 @dataclass
@@ -50,6 +57,8 @@ class MakeCheckpointsConfig:
     run_dir: str = arg(str(REPO / "runs" / "small"), "folder of the training runs (outside checkpoints/)")
     out: str = arg(str(REPO / "checkpoints"), "folder receiving lip/, face/, vq/, guide/ and pose/")
     train: bool = arg(True, "run scripts/train_all.sh small first (--no-train: export the runs as they are)")
+    only_sampling: bool = arg(False, "only write RECOMMENDED's sampling.json into OUT/face and OUT/pose (no "
+                                     "training, no export)")
 
 
 def half_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -80,6 +89,8 @@ def export_run(run: Path, target: Path) -> Path:
         tmp.write_text(json.dumps(config, indent=4, sort_keys=True))
     if target.name in WITH_STATS:
         shutil.copyfile(run / STATS_FILE, target / STATS_FILE)
+    if target.name in RECOMMENDED:
+        write_recommended_sampling(target, RECOMMENDED[target.name])
     return model_file
 
 
@@ -92,6 +103,10 @@ def summary_line(model_file: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     config, = parse_config([MakeCheckpointsConfig], argv, description=__doc__.split("\n")[0])
+    if config.only_sampling:
+        for name, settings in RECOMMENDED.items():
+            print(f"wrote {write_recommended_sampling(Path(config.out) / name, settings)}")
+        return
     run_dir = Path(config.run_dir)
     if config.train:
         command = ["bash", str(REPO / "scripts" / "train_all.sh"), "small", str(run_dir)]

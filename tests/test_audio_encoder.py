@@ -75,6 +75,7 @@ def test_output_has_one_feature_per_video_frame(frames):
     assert encoder(torch.randn(2, frames * 1600, 2)).shape == (2, frames, 32)
     mono = build_audio_encoder(tiny_config(), channels=1)
     assert mono(torch.randn(1, frames * 1600, 1)).shape == (1, frames, 16)
+    assert mono(torch.randn(1, frames * 1600, 2)).shape == (1, frames, 16)  # the partner sets the level only
 
 
 def test_bad_audio_shape_is_a_clear_error():
@@ -86,6 +87,8 @@ def test_bad_audio_shape_is_a_clear_error():
 
 
 def test_features_are_time_local_and_per_channel():
+    """Changing 10 frames of the person's channel changes the person's features there (receptive field +-3.25
+    frames) and elsewhere only through the window's level (model.loudness), by far less."""
     torch.manual_seed(0)
     encoder = build_audio_encoder(tiny_config(), channels=2)
     audio = torch.randn(1, 100 * 1600, 2)
@@ -96,4 +99,4 @@ def test_features_are_time_local_and_per_channel():
     person, partner = difference[0, :, :16].sum(-1), difference[0, :, 16:].sum(-1)
     assert partner.max() == 0
     assert person[40:50].min() > 0
-    assert person[:36].max() == 0 and person[54:].max() == 0  # receptive field: +-3.25 frames
+    assert max(person[:36].max(), person[54:].max()) < 0.02 * person[40:50].mean()

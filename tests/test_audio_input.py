@@ -7,9 +7,16 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from data_loaders.augment import speech_level
 from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME
 from sample import audio_input
-from sample.audio_input import PARTNER_NOISE_STD, AudioInputError, audio_file_info, load_conversation_audio
+from sample.audio_input import PARTNER_NOISE_DB, AudioInputError, audio_file_info, load_conversation_audio, same_channels
+
+
+def quiet_partner(loaded: np.ndarray) -> bool:
+    """Channel 1 is noise PARTNER_NOISE_DB below the person's speech level."""
+    return loaded[:, 1].std() == pytest.approx(speech_level(loaded[:, :1]) * 10 ** (-PARTNER_NOISE_DB / 20),
+                                               rel=0.05)
 
 
 def tone(frequency, seconds, rate, amplitude=0.5):
@@ -42,15 +49,18 @@ def test_mono_16k_is_resampled_and_gets_a_quiet_partner(tmp_path):
     assert loaded.shape == (60 * SAMPLES_PER_FRAME, 2) and info.frames == 60 and info.channels == 1
     assert dominant_frequency(loaded[:, 0], SAMPLE_RATE) == pytest.approx(440, abs=1)
     assert np.abs(loaded[:, 0]).max() == pytest.approx(0.5, abs=0.01)  # amplitude kept
-    assert loaded[:, 1].std() == pytest.approx(PARTNER_NOISE_STD, rel=0.05)
+    assert quiet_partner(loaded)
     assert np.array_equal(load_conversation_audio(path)[0], loaded)  # the partner noise is seeded
+    sf.write(path, tone(440, 2.0, 16_000) * 0.01, 16_000, subtype="FLOAT")  # 40 dB quieter: so is the partner
+    quieter, _ = load_conversation_audio(path)
+    assert quieter[:, 1].std() == pytest.approx(0.01 * loaded[:, 1].std(), rel=0.01)
 
 
 def test_44k1_length_follows_the_rate_ratio(tmp_path):
     path = tmp_path / "cd.flac"
-    sf.write(path, np.stack([tone(1000, 1.5, 44_100)] * 2, axis=1), 44_100)
+    sf.write(path, np.stack([tone(1000, 1.5, 44_100), tone(1500, 1.5, 44_100)], axis=1), 44_100)
     loaded, info = load_conversation_audio(path)
-    assert info.frames == 45 and dominant_frequency(loaded[:, 1], SAMPLE_RATE) == pytest.approx(1000, abs=1)
+    assert info.frames == 45 and dominant_frequency(loaded[:, 1], SAMPLE_RATE) == pytest.approx(1500, abs=1)
 
 
 def test_bad_files_get_errors_naming_the_file(tmp_path):
@@ -96,3 +106,35 @@ def test_limits_are_checked_from_the_header_and_loud_floats_refused(tmp_path):
     sf.write(loud, np.full((1600, 2), 41.6, np.float32), SAMPLE_RATE, subtype="FLOAT")
     with pytest.raises(AudioInputError, match=r"loud.wav: the audio peaks at 41.6, far above the \[-1, 1\]"):
         load_conversation_audio(loud)
+
+
+def speechlike(seconds, rate, seed):
+    """(N,) float32 noise with a random ~4 Hz syllable envelope (a stand-in for one voice)."""
+    rng = np.random.default_rng(seed)
+    samples = int(seconds * rate)
+    syllables = np.repeat(rng.uniform(0, 1, samples // (rate // 4) + 1) > 0.4, rate // 4)[:samples]
+    return (0.2 * syllables * rng.standard_normal(samples)).astype(np.float32)
+
+
+def test_stereo_with_identical_channels_is_taken_as_mono(tmp_path):
+    voice = speechlike(2.0, 16_000, seed=1)
+    codec = 0.003 * np.random.default_rng(2).standard_normal(len(voice)).astype(np.float32)  # MP3-like residue
+    for name, audio in (("duplicated", np.stack([voice, voice], axis=1)),
+                        ("decoded", np.stack([voice + codec, 0.95 * voice - codec], axis=1))):
+        sf.write(tmp_path / f"{name}.wav", audio, 16_000, subtype="FLOAT")
+        loaded, info = load_conversation_audio(tmp_path / f"{name}.wav")
+        assert info.as_mono and info.channels == 2, name
+        assert quiet_partner(loaded)  # the partner is silent
+        assert np.corrcoef(loaded[:len(loaded) // 2, 0], loaded[:len(loaded) // 2, 1])[0, 1] < 0.1
+
+
+def test_a_two_person_stereo_recording_stays_stereo(tmp_path):
+    person, partner = speechlike(2.0, 16_000, seed=3), speechlike(2.0, 16_000, seed=4)
+    cases = {"bleed": np.stack([person + 0.3 * partner, partner + 0.3 * person], axis=1),  # each mic hears both
+             "panned": np.stack([person, 0.7 * person], axis=1)}  # the same voice 3 dB apart: kept as given
+    for name, audio in cases.items():
+        sf.write(tmp_path / f"{name}.wav", audio, 16_000, subtype="FLOAT")
+        loaded, info = load_conversation_audio(tmp_path / f"{name}.wav")
+        assert not info.as_mono, name
+        assert loaded[:, 1].std() > 0.1 * loaded[:, 0].std()
+    assert same_channels(np.zeros((100, 2))) and not same_channels(np.stack([np.zeros(100), np.ones(100)], axis=1))

@@ -1,4 +1,5 @@
 """The reference avatar: skeleton FK, the documented rest pose and axis signs, skinning, the linear face."""
+import numpy as np
 import pytest
 import torch
 
@@ -216,6 +217,18 @@ def test_jaw_open_opens_the_mouth_vertically():
     assert lips[lower, 1].max() < -0.5  # the lower lip moves down
 
 
+def test_crossed_lips_read_negative():
+    openings = [float(opening(code_with(jaw_open=value))[0]) for value in (1.0, 0.5, 0.0, -0.5, -1.0)]
+    assert openings[0] > 1.5 and openings[-1] < -1.5  # jaw_open -1 used to read +0.96 cm open
+    assert all(a > b for a, b in zip(openings, openings[1:]))  # the sign holds as the lips cross
+    crossed = [bool(face.lips_crossed(face.lip_vertices(code_with(**values)))) for values in (
+        {}, {"jaw_open": 1.0}, {"lip_press": 1.0}, {"jaw_open": -0.15}, {"jaw_open": -1.0},
+        {"jaw_open": -0.05, "lip_press": 1.0})]
+    assert crossed == [False, False, False, True, True, True]  # pressed lips are not crossed
+    gaps = face.inner_lip_gaps(face.lip_vertices(torch.stack([code_with(), code_with(jaw_open=1.0)])))
+    assert gaps.shape == (2, face.MOUTH_SLIT_COLUMNS) and gaps[0].abs().max() < 1e-9 and (gaps[1] > 0.3).all()
+
+
 def test_lip_shapes_change_width():
     _, neutral = opening(code_with())
     assert opening(code_with(lip_round=1.0))[1] < neutral - 1.0
@@ -307,3 +320,33 @@ def test_head_turn_keeps_the_face_on_the_head_shell():
 
     torch.testing.assert_close(distances(pose_with(head_ry=40, neck1_rx=15, spine2_rz=10)),
                                distances(torch.zeros(104, dtype=torch.float64)), rtol=0, atol=1e-9)
+
+
+def radial_excess(vertices):
+    """(..., V) cm by which head-frame vertices lie outside the head shape (negative: inside)."""
+    x, y, z = vertices[..., 0].numpy(), vertices[..., 1].numpy(), vertices[..., 2].numpy() - face.HEAD_AXIS_Z
+    return torch.from_numpy(np.hypot(x, z) - face.head_radius(np.arctan2(x, z), y))
+
+
+def test_rendered_face_stays_on_the_head_whatever_the_code():
+    avatar = Avatar()
+    model = face.face_model()
+    eyes = model.basis.view(-1, 3, 256)[:, :, FACE_INDEX["gaze_yaw"]].abs().sum(1) > 0  # the eyeballs
+    extreme = torch.stack([code_with(gaze_yaw=4.3, gaze_pitch=-3.0), code_with(gaze_yaw=-4.3, gaze_pitch=3.0),
+                           code_with(jaw_open=5.0), code_with(jaw_open=-1.0), code_with(lip_round=-2.0)])
+    generator = torch.Generator().manual_seed(3)
+    extreme[:, 12:] = 5.0 * torch.randn(5, 244, generator=generator, dtype=torch.float64).sign()
+
+    def check(local):
+        lips = local[:, face.LIP_VERTEX_INDICES]
+        return (radial_excess(local[:, eyes]).amax(1) < 0, lips[..., 1].amin(1) > face.CHIN_Y,
+                radial_excess(lips).amax(1) < 2.5, ~face.lips_crossed(lips))
+
+    raw = check(model.decode(extreme))
+    assert raw[0].tolist()[:2] == [False, False] and not raw[1][2] and raw[3].tolist()[3:] == [False, False]
+    pose = torch.zeros(5, 104, dtype=torch.float64)
+    shown = avatar.posed_vertices(pose, extreme)[:, avatar.num_body_vertices:] - REST_POSITIONS[HEAD]
+    assert all(bool(ok.all()) for ok in check(shown))
+    lower, upper = (torch.from_numpy(bound) for bound in face.face_code_limits())
+    inside = lower + (upper - lower) * torch.rand(256, generator=generator, dtype=torch.float64)
+    torch.testing.assert_close(face.clamp_face_code(inside), inside, rtol=0, atol=0)  # in range: untouched

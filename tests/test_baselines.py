@@ -178,7 +178,19 @@ def test_table_script_scores_every_row(runs, tmp_path, capsys, monkeypatch):
             assert math.isfinite(scores["fd_g"]) and scores["fd_g"] >= 0
     assert report["scores"]["nn"]["div_sample"] == 0.0  # one segment for every repetition
     assert report["scores"]["random"]["div_sample"] > 0
+    assert all(scores["speed_ratio"] > 0 for scores in report["scores"].values())
+    assert "Speaker-nod F1 ↑ (chance)" in printed and "no events for" in printed  # the fixture has no events
     assert (tmp_path / "table.json").is_file()
+
+
+def test_table_shows_chance_levels_in_brackets_and_dashes_for_missing_values(monkeypatch):
+    script = load_table_script(monkeypatch)
+    table = script.markdown_table({"gt": {"div_g": 2.0, "speaker_nod_f1": 0.98, "speaker_nod_f1_chance": 0.2},
+                                   "full": {"fd_g": 0.5, "speaker_nod_f1": float("nan"), "speed_ratio": 1.5}})
+    header, _, truth, full = table.splitlines()
+    assert header.split(" | ")[6:8] == ["Speaker-nod F1 ↑ (chance)", "Listener-nod recall ↑ (chance)"]
+    assert truth.split(" | ")[1:] == ["-", "-", "2", "-", "-", "0.98 (0.2)", "-", "-", "- |"]
+    assert full.split(" | ")[1:] == ["0.5", "-", "-", "-", "-", "-", "-", "1.5", "- |"]
 
 
 def test_table_script_scores_the_chosen_rows_and_rejects_unknown_ones(runs, tmp_path, monkeypatch):

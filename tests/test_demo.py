@@ -28,6 +28,7 @@ from data_loaders.format import FPS
 from demo.demo import CheckpointsMissing, Demo, DemoConfig, launch
 from model.vqvae import VQConfig
 from sample.audio_input import AudioInputError
+from sample.recommended import write_recommended_sampling
 from sample.results import load_results
 from tests.data_fixtures import make_person_folder
 from train import train_diffusion, train_guide, train_lip
@@ -67,6 +68,8 @@ def checkpoints(tmp_path_factory) -> Path:
                                        "--resume_pth", str(folder / "vq"), "--layers", "1", "--dim", "16", "--heads",
                                        "2", "--ff_size", "32", "--audio_layers", "1"])
     train_diffusion.main(common + AUDIO + DENOISER + ["--data_format", "pose", "--save_dir", str(folder / "pose")])
+    write_recommended_sampling(folder / "face", {"guidance_param": 3.0, "timestep_respacing": "ddim50"})
+    write_recommended_sampling(folder / "pose", {"guidance_param": 1.5})
     return folder
 
 
@@ -107,6 +110,16 @@ def test_run_gives_a_video_per_sample_results_bvh_and_face_csv(checkpoints, spee
         assert np.allclose(read_bvh(out.files[2 + 2 * rep]), body.motion(rep, 0), atol=1e-5)
         assert len(out.files[3 + 2 * rep].read_text().splitlines()) == frames + 1
     assert "2 sample(s) of 2.0 s" in out.message
+
+
+def test_sampling_settings_are_the_folders_unless_given(checkpoints, tmp_path):
+    demo = Demo.load(demo_config(checkpoints, tmp_path))  # timestep_respacing ddim4 given
+    face, body = demo.face_settings, demo.body_settings
+    assert (face.guidance_param, face.sampler, face.timestep_respacing) == (3.0, "dpmpp2m", "ddim4")
+    assert (body.guidance_param, body.sampler, body.timestep_respacing) == (1.5, "dpmpp2m", "ddim4")
+    given = Demo.load(demo_config(checkpoints, tmp_path, face_guidance=5.0, sampler="ddim"))
+    assert (given.face_settings.guidance_param, given.face_settings.sampler, given.body_settings.sampler) == (
+        5.0, "ddim", "ddim")
 
 
 def test_diversity_reaches_the_guide_and_grid_gives_one_video(checkpoints, speech, tmp_path):

@@ -8,9 +8,11 @@ from data_loaders.format import FACE_DIM, POSE_DIM
 from sample.evaluate import ResultsError, evaluate, ground_truth_metrics, load_results, main, unpack
 from tests.test_metrics import syllable_audio
 
+FACE_PAIRED = {"jaw_env_r", "jaw_env_lag"}  # the metrics that pair motion with its audio (and events)
+BODY_PAIRED = {"beat_align", "speed_ratio"}
 FACE_KEYS = {"fd_g", "fd_k", "div_g", "div_k", "div_sample", "lip_vertical", "lip_horizontal", "lip_mesh_l2",
-             "lip_lve"}
-BODY_KEYS = {"fd_g", "fd_k", "div_g", "div_k", "div_sample", "beat_align"}
+             "lip_lve"} | FACE_PAIRED
+BODY_KEYS = {"fd_g", "fd_k", "div_g", "div_k", "div_sample"} | BODY_PAIRED
 
 
 def smooth(rng, shape, width=5):
@@ -38,20 +40,26 @@ def save(path, results):
     return str(path)
 
 
-@pytest.mark.parametrize("channels, keys", [(FACE_DIM, FACE_KEYS), (POSE_DIM, BODY_KEYS)])
-def test_cli_writes_json_with_expected_keys(tmp_path, capsys, channels, keys):
+@pytest.mark.parametrize("channels, keys, paired", [(FACE_DIM, FACE_KEYS, FACE_PAIRED),
+                                                    (POSE_DIM, BODY_KEYS, BODY_PAIRED)])
+def test_cli_writes_json_with_expected_keys(tmp_path, capsys, channels, keys, paired):
     path = save(tmp_path / "results.npy", make_results(channels))
     main(["--results", path, "--out", str(tmp_path / "scores.json")])
     report = json.loads((tmp_path / "scores.json").read_text())
     assert report["kind"] == ("face" if channels == FACE_DIM else "body")
     assert (report["num_samples"], report["num_repetitions"], report["frames"]) == (3, 2, 60)
     assert set(report["generated"]) == keys
-    assert set(report["ground_truth"]) == {"div_g", "div_k"} | ({"beat_align"} & keys)
-    for name in keys - {"beat_align"}:
+    assert set(report["ground_truth"]) == {"div_g", "div_k"} | paired
+    for name in keys - paired:
         assert report["generated"][name] > 0.0
     if "beat_align" in keys:
         assert 0.0 < report["generated"]["beat_align"] <= 1.0 and 0.0 < report["ground_truth"]["beat_align"] <= 1.0
-    assert "fd_g" in capsys.readouterr().out
+        assert report["generated"]["speed_ratio"] > 0.0 and report["ground_truth"]["speed_ratio"] > 0.0
+    else:
+        assert -1.0 <= report["generated"]["jaw_env_r"] <= 1.0 and report["generated"]["jaw_env_lag"] in range(5)
+    printed = capsys.readouterr().out
+    assert "fd_g" in printed
+    assert report["events"] is False and ("no events for" in printed) == (channels == POSE_DIM)
 
 
 def test_default_output_beside_results(tmp_path):
@@ -71,11 +79,15 @@ def test_perfect_generation_scores_zero_errors():
     assert scores["div_k"] == pytest.approx(ground_truth_metrics(results)["div_k"], rel=1e-9)
 
 
-def test_reads_the_original_layout():
-    # the original's eval reads "motion"; it writes neither lengths nor sample counts, and GT repeats per rep
+def test_reads_the_original_layout(capsys):
+    # the original's eval reads "motion"; it writes neither lengths nor sample counts, and GT repeats per rep,
+    # nor where the chunks came from: the paired metrics that need events are skipped with a notice
     results = make_results(POSE_DIM, samples=2, repetitions=3, frames=30)
     original = {"motion": results["motions"], "gt": results["gt"], "audio": results["audio"]}
-    seqs = unpack(original)
+    seqs = unpack(original, source="original.npy")
+    assert seqs.events is None and seqs.speaking.shape == (2, 30)
+    assert capsys.readouterr().out == ("[evaluate] no events for original.npy; paired metrics that need "
+                                       "annotations are skipped\n")
     assert seqs.motion.shape == (3, 2, 30, POSE_DIM) and seqs.gt.shape == (2, 30, POSE_DIM)
     np.testing.assert_array_equal(seqs.lengths, [30, 30])
     assert evaluate(original)["fd_g"] == pytest.approx(evaluate(results)["fd_g"])

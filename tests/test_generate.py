@@ -128,6 +128,11 @@ def test_test_split_results_layout(face_run, tmp_path):
         np.testing.assert_array_equal(stored["gt"][sample], stored["gt"][3 + sample])
         assert not np.allclose(stored["motions"][sample], stored["motions"][3 + sample])
     assert not np.array_equal(stored["gt"][0], stored["gt"][1])
+    assert stored["scenes"].shape == stored["starts"].shape == (3,) and stored["starts"].dtype == np.int64
+    for sample, (scene, start) in enumerate(zip(stored["scenes"], stored["starts"])):  # where each chunk came from
+        audio, _ = read_wav(scene + "_audio.wav")
+        np.testing.assert_allclose(stored["audio"][sample], audio[start * SAMPLES_PER_FRAME:][:60 * SAMPLES_PER_FRAME],
+                                   atol=1e-4)
     regrouped = generate.main(args + ["--batch_size", "64", "--output_dir", str(tmp_path)])
     np.testing.assert_allclose(np.load(regrouped, allow_pickle=True).item()["motions"], stored["motions"],
                                atol=1e-4)  # the same noise per row whatever the batching (float rounding aside)
@@ -157,7 +162,8 @@ def test_results_round_trip_and_validation(tmp_path):
     audio = rng.standard_normal((2, 3 * SAMPLES_PER_FRAME, 2)).astype(np.float32)
     results = Results(motions=rng.standard_normal((4, 104, 1, 3)), audio=np.concatenate([audio, audio]),
                       lengths=np.array([3, 2, 3, 2]), num_samples=2, num_repetitions=2, data_format="pose",
-                      gt=rng.standard_normal((4, 104, 1, 3)), keyframes=rng.standard_normal((4, 1, 104)))
+                      gt=rng.standard_normal((4, 104, 1, 3)), keyframes=rng.standard_normal((4, 1, 104)),
+                      scenes=np.array(["/data/P0/scene09", "/data/P0/scene10"]), starts=np.array([0, 60]))
     loaded = load_results(save_results(tmp_path / "results.npy", results))
     for key, value in results.to_dict().items():
         assert np.array_equal(getattr(loaded, key), value), key
@@ -170,6 +176,9 @@ def test_results_round_trip_and_validation(tmp_path):
     np.save(tmp_path / "broken.npy", dict(original, audio=audio[:, :100]), allow_pickle=True)
     with pytest.raises(ResultsError, match="broken.npy: 'audio' has shape"):
         load_results(tmp_path / "broken.npy")
+    for broken in (dict(scenes=results.scenes[:1], starts=results.starts[:1]), dict(starts=None)):
+        with pytest.raises(ResultsError, match="'scenes'"):
+            results_from_dict({**results.to_dict(), **broken})
     (tmp_path / "junk.npy").write_text("no")
     with pytest.raises(ResultsError, match="junk.npy"):
         load_results(tmp_path / "junk.npy")

@@ -4,6 +4,7 @@ import pytest
 
 from avatar.parameters import FACE_INDEX, POSE_INDEX
 from data_loaders.format import FACE_DIM, POSE_DIM, SAMPLE_RATE, SAMPLES_PER_FRAME
+from data_loaders.synthetic.audio_features import speech_envelope
 from data_loaders.synthetic.speech_events import stressed_syllables
 from sample import metrics
 
@@ -141,12 +142,33 @@ def test_lip_errors_grow_with_jaw_open_difference():
     assert large["lip_vertical"] > large["lip_horizontal"]  # opening the jaw is a vertical movement
 
 
+def test_lip_errors_see_crossed_lips():
+    # the lips crossed by jaw_open -1 are 2 cm further from an open mouth than closed lips, not nearer
+    gt = face_codes(3, 1.0)
+    closed = metrics.lip_errors(face_codes(3, 0.0), gt, np.array([3]))["lip_vertical"]
+    crossed = metrics.lip_errors(face_codes(3, -1.0), gt, np.array([3]))["lip_vertical"]
+    assert closed == pytest.approx(2.05, abs=0.05) and crossed == pytest.approx(2 * closed, rel=1e-6)
+
+
 def test_lip_errors_ignore_padding():
     gt = face_codes(5, 0.2)
     pred = face_codes(5, 0.2)
     pred[0, 3:] = face_codes(2, 1.0)
     assert metrics.lip_errors(pred, gt, np.array([3]))["lip_lve"] == pytest.approx(0.0, abs=1e-12)
     assert metrics.lip_errors(pred, gt, np.array([5]))["lip_lve"] > 0.0
+
+
+def test_lip_sync_finds_the_mouths_lag():
+    envelope = np.abs(np.random.default_rng(4).normal(size=300))  # independent from frame to frame
+    late = np.concatenate([np.zeros(2), envelope[:-2]])  # the mouth 2 frames after the sound
+    r, lag = metrics.lip_sync([late], [envelope])
+    assert lag == 2 and r > 0.99
+    assert metrics.lip_sync([-late], [envelope])[0] < 0.2  # a mouth closing on speech: no lag gives more than chance
+    early = np.concatenate([envelope[3:], np.zeros(3)])  # ahead of the sound: no lag in 0..4 fits
+    assert abs(metrics.lip_sync([early], [envelope])[0]) < 0.2
+    assert np.isnan(metrics.lip_sync([np.ones(300)], [envelope])[0])
+    halves = metrics.lip_sync([late[:150], late[150:]], [envelope[:150], envelope[150:]])  # pooled sequences
+    assert halves[1] == 2 and halves[0] > 0.98
 
 
 def test_beat_alignment_terms_hand_computed():
@@ -195,3 +217,75 @@ def test_beat_alignment_nan_without_beats():
     silent = np.zeros((1, frames * SAMPLES_PER_FRAME, 2), dtype=np.float32)
     moving = poses_pausing_at(np.array([30, 60, 90]), frames)[None]
     assert np.isnan(metrics.beat_alignment(moving, silent, np.array([frames])))
+
+
+def test_hits_count_frames_with_a_target_in_their_window():
+    frames, targets = np.array([10, 20, 31]), np.array([12, 30])
+    assert metrics.hits(frames, targets, -2, 2) == 2  # 10 (12 - 2) and 31 (30 + 1); 20 has none
+    assert metrics.hits(frames, targets, 0, 5) == 1  # only 31 follows a target by 0..5
+    assert metrics.hits(frames, np.zeros(0, np.int64), -2, 2) == 0
+    assert metrics.hits(np.zeros(0, np.int64), targets, -2, 2) == 0
+
+
+def nodding_poses(frames, nod_frames, amplitude=0.08, width=12):
+    """(frames, 104) poses whose head pitch rises by `amplitude` rad in a raised-cosine step of `width` frames
+    for each nod, the downward velocity peaking at the nod frame (split over head and neck like a nod)."""
+    t = np.arange(frames)[:, None]
+    phase = np.clip((t - np.asarray(nod_frames)[None, :]) / width + 0.5, 0.0, 1.0)
+    pitch = (amplitude * (0.5 - 0.5 * np.cos(np.pi * phase))).sum(axis=1)
+    poses = np.zeros((frames, POSE_DIM))
+    for name, share in (("head_rx", 0.6), ("neck2_rx", 0.25), ("neck1_rx", 0.15)):
+        poses[:, POSE_INDEX[name]] = share * pitch
+    return poses
+
+
+def test_detect_nods_finds_the_velocity_peaks_of_downward_pitch_only():
+    poses = nodding_poses(200, [30, 80, 150])
+    np.testing.assert_array_equal(metrics.detect_nods(poses), [30, 80, 150])
+    np.testing.assert_array_equal(metrics.detect_nods(-poses), [])  # looking up is no nod
+    assert len(metrics.detect_nods(nodding_poses(200, [30, 80], amplitude=0.01))) == 0  # too slow
+
+
+def test_nod_scores_hand_computed():
+    frames = 200
+    speaking = np.zeros(frames, bool)
+    speaking[20:100] = True
+    events = metrics.ChunkEvents(speaking, speaker_nods=np.array([30, 57, 90]), listener_nods=np.array([148]))
+    # speaker's nods at 31 (hits 30) and 75 (hits nothing); the listener's nod at 150 is the annotated one at 148
+    poses = nodding_poses(frames, [31, 75, 150])
+    counts = metrics.nod_counts(metrics.detect_nods(poses), events)
+    np.testing.assert_array_equal(counts, [1, 2, 1, 3, 1, 1, 1, 1])
+    scores = metrics.nod_scores(poses[None], np.array([frames]), [events])
+    assert scores["speaker_nod_precision"] == pytest.approx(0.5)
+    assert scores["speaker_nod_recall"] == pytest.approx(1 / 3)
+    assert scores["speaker_nod_f1"] == pytest.approx(2 * 0.5 / 3 / (0.5 + 1 / 3))
+    assert scores["listener_nod_precision"] == 1.0 and scores["listener_nod_recall"] == 1.0
+    perfect = metrics.nod_scores(nodding_poses(frames, [30, 57, 90, 146])[None], np.array([frames]), [events])
+    assert perfect["speaker_nod_f1"] == 1.0 and perfect["listener_nod_recall"] == 1.0
+    # moved by 40, 80, 120, 160 frames no nod lands on a speaker nod; 30 + 120 lands on the listener's at 148
+    assert perfect["speaker_nod_f1_chance"] == 0.0 and perfect["listener_nod_recall_chance"] == 0.25
+    with pytest.raises(ValueError, match="150 valid frames but events of 200"):
+        metrics.nod_scores(poses[None], np.array([150]), [events])
+
+
+def test_speed_ratio_compares_wrist_speed_speaking_and_listening():
+    frames = 120
+    poses = np.zeros((1, frames, POSE_DIM))
+    poses[0, :60, POSE_INDEX["l_shoulder_rx"]] = np.sin(np.arange(60) / 3.0)  # the arm swings, then rests
+    speaking = np.zeros((1, frames), bool)
+    speaking[0, :60] = True
+    assert metrics.speed_ratio(poses, np.array([frames]), speaking) > 10
+    assert metrics.speed_ratio(poses, np.array([frames]), ~speaking) < 0.1
+    assert np.isnan(metrics.speed_ratio(poses, np.array([frames]), np.ones((1, frames), bool)))
+
+
+def test_jaw_envelope_correlation_finds_the_lag_of_a_mouth_that_follows_the_voice():
+    frames = 300
+    audio = syllable_audio(frames)
+    envelope = speech_envelope(audio[:, 0])
+    codes = face_codes(frames, 0.0)
+    codes[0, 3:, FACE_INDEX["jaw_open"]] = envelope[:-3] / envelope.max()  # the mouth 3 frames behind
+    jaw = metrics.jaw_envelope_correlation(codes, audio[None], np.array([frames]))
+    assert jaw["jaw_env_lag"] == 3 and jaw["jaw_env_r"] > 0.95
+    still = metrics.jaw_envelope_correlation(face_codes(frames, 0.2), audio[None], np.array([frames]))
+    assert np.isnan(still["jaw_env_r"])

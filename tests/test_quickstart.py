@@ -13,6 +13,7 @@ import numpy as np
 import soundfile as sf
 
 from data_loaders.format import FACE_DIM, FPS, POSE_DIM
+from sample.recommended import RECOMMENDABLE, recommended_sampling
 from sample.results import load_results
 from train.checkpoint import latest_checkpoint, load_checkpoint_file
 from visualize.video import probe
@@ -47,6 +48,8 @@ def test_shipped_checkpoints_are_small_and_portable():
     assert json.loads((CHECKPOINTS / "face" / "args.json").read_text())["lip_model_path"] == "../lip"
     assert json.loads((CHECKPOINTS / "guide" / "args.json").read_text())["resume_pth"] == "../vq"
     assert json.loads((CHECKPOINTS / "pose" / "args.json").read_text()).get("guide_vq_path") in (None, "../vq")
+    for name in ("face", "pose"):  # the diffusion models recommend every sampling setting
+        assert set(recommended_sampling(CHECKPOINTS / name)) == set(RECOMMENDABLE), name
 
 
 def test_quickstart_turns_the_example_into_results_and_a_video(tmp_path):
@@ -54,7 +57,8 @@ def test_quickstart_turns_the_example_into_results_and_a_video(tmp_path):
     cut = tmp_path / "cut.wav"
     sf.write(cut, audio[:int(CUT_SECONDS * rate)], rate, subtype="PCM_16")
     out = tmp_path / "quickstart"
-    env = dict(os.environ, A2P_AUDIO=str(cut), A2P_OUT=str(out), A2P_STEPS="ddim4", A2P_VIDEO_SIZE=str(VIDEO_SIZE))
+    env = dict(os.environ, A2P_AUDIO=cut.name, A2P_OUT=out.name, A2P_STEPS="ddim4",  # paths relative to the cwd
+               A2P_VIDEO_SIZE=str(VIDEO_SIZE))
     run = subprocess.run(["bash", str(REPO / "scripts" / "quickstart.sh")], cwd=tmp_path, env=env,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -72,3 +76,5 @@ def test_quickstart_turns_the_example_into_results_and_a_video(tmp_path):
     assert (info["frames"], info["width"], info["height"]) == (frames, 2 * VIDEO_SIZE, VIDEO_SIZE)
     assert info["has_audio"] and abs(info["audio_duration"] - frames / FPS) < 0.1
     assert str(videos[0]) in run.stdout and str(out / "face" / "results.npy") in run.stdout
+    guidance = {recommended_sampling(CHECKPOINTS / name)["guidance_param"] for name in ("face", "pose")}
+    assert [f"ddim4, guidance {value})" in run.stdout for value in guidance] == [True] * len(guidance)

@@ -155,8 +155,11 @@ def test_hold_missing_keeps_the_last_present_code():
     assert chunk_starts(90, 40) == [0, 40, 80] and chunk_starts(40, 40) == [0] and chunk_starts(39, 40) == [0]
 
 
-def test_render_anno_writes_every_chunk_of_the_chosen_scenes(tmp_path, view):
+def test_render_anno_writes_every_chunk_of_the_chosen_scenes(tmp_path, view, monkeypatch):
     folder = make_person_folder(tmp_path / "P0", frames=[50, 40, 90, 30, 30, 30, 30, 30])
+    drawn, render = [], AvatarView.render  # the face codes handed to the renderer, chunk by chunk
+    monkeypatch.setattr(AvatarView, "render", lambda self, pose, face: drawn.append(np.asarray(face)) or render(
+        self, pose, face))
     written = render_anno_cli(["--data_root", str(folder), "--save_dir", str(tmp_path / "videos"), "--max_seq_length",
                                "40", "--scenes", "scene01", "scene03", "--size", str(SIZE), "--no-progress"])
     names = ["scene01_0000.mp4", "scene01_0040.mp4", "scene03_0000.mp4", "scene03_0040.mp4", "scene03_0080.mp4"]
@@ -174,10 +177,10 @@ def test_render_anno_writes_every_chunk_of_the_chosen_scenes(tmp_path, view):
         shown = expected(view, scene.pose[start:end], held[start:end], end - start)
         error = np.abs(video - shown).mean()
         assert error < CODEC_ERROR, (path.name, error)
-        missing = np.flatnonzero(~scene.face_valid[start:end])  # as stored, their corrupt codes would show
-        if len(missing):
-            raw = expected(view, scene.pose[start:end], scene.face[start:end], end - start)
-            assert np.abs(video[missing] - raw[missing]).mean() > 5 * np.abs(video[missing] - shown[missing]).mean()
+    # the missing frames' corrupt codes were never drawn (the renderer clamps codes to the avatar's plausible
+    # ranges, so the pictures alone would hardly tell)
+    np.testing.assert_array_equal(np.concatenate(drawn[2:5]), held)
+    assert (~scene.face_valid).sum() == 3 and not np.isin(scene.face[~scene.face_valid], held).any()
     with pytest.raises(FormatError, match="no scene named scene09; it holds scene01, scene02"):
         render_anno(folder, tmp_path / "videos", scenes=["scene09"], size=SIZE)
 

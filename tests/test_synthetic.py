@@ -8,7 +8,7 @@ import soundfile as sf
 from scipy.signal import find_peaks
 
 from avatar.parameters import FACE_INDEX, POSE_INDEX, POSE_PARAMETERS
-from data_loaders.format import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, list_scenes, read_wav
+from data_loaders.format import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, list_scenes, read_events, read_wav
 from data_loaders.stats import load_stats
 from data_loaders.synthetic import (JAW_LAG, LISTENER_NOD_LAG, SPEAKER_NOD_LAG, SyntheticConfig, formant_proxies,
                                     generate_dataset, listener_pauses, perform, person_style, speech_envelope,
@@ -16,6 +16,7 @@ from data_loaders.synthetic import (JAW_LAG, LISTENER_NOD_LAG, SPEAKER_NOD_LAG, 
                                     voice_activity)
 from data_loaders.synthetic import generate, speech
 from data_loaders.synthetic.gestures import arm_indices
+from data_loaders.synthetic.persons import SceneStyle, scene_voice
 from data_loaders.validate import validate_folder
 
 PERSONS = ("SYN001", "SYN002")
@@ -36,6 +37,17 @@ def scenes_of(dataset: Path, person: str):
     for scene in list_scenes(dataset / person):
         audio, _ = read_wav(scene.audio)
         yield audio, np.load(scene.pose), np.load(scene.face), np.load(scene.missing)
+
+
+def events_of(dataset: Path):
+    """(audio (N, 2), pose (T, 104), events dict) of every scene of both persons."""
+    for person in PERSONS:
+        for scene in list_scenes(dataset / person):
+            yield read_wav(scene.audio)[0], np.load(scene.pose), read_events(scene)
+
+
+def style(energy: float, attitude: str) -> SceneStyle:
+    return SceneStyle(energy, attitude, "en", scene_voice(np.random.default_rng(0), "en", energy), 1.0)
 
 
 def all_scenes(dataset: Path):
@@ -121,11 +133,11 @@ def test_lip_shape_depends_on_the_vowel(dataset):
     assert rounded[back].mean() > rounded[front].mean() + 0.3
 
 
-def nod_hit_rates(dataset, events_of, lag: int) -> tuple[float, float, int]:
-    """(share of events followed by a head pitch velocity peak at event + lag (+-2 frames), the same share
-    for events shifted by SHIFTS, number of events), over all scenes of both persons."""
+def nod_hit_rates(dataset, cues, lag: int) -> tuple[float, float, int]:
+    """(share of the cues (audio, events) -> frames followed by a head pitch velocity peak at cue + lag (+-2
+    frames), the same share for cues shifted by SHIFTS, number of cues), over all scenes of both persons."""
     hits, chance = [], []
-    for audio, pose, _, _ in all_scenes(dataset):
+    for audio, pose, events in events_of(dataset):
         velocity = np.diff(pose[:, POSE_INDEX["head_rx"]])
         peaks = find_peaks(velocity, height=NOD_VELOCITY)[0] + 0.5  # velocity between frames t and t + 1
         frames = len(pose)
@@ -133,7 +145,7 @@ def nod_hit_rates(dataset, events_of, lag: int) -> tuple[float, float, int]:
         def hit(frame):
             return bool(np.any(np.abs(peaks - frame) <= 2))
 
-        for event in events_of(audio):
+        for event in cues(audio, events):
             if event + lag + 3 < frames:
                 hits.append(hit(event + lag))
                 chance += [hit(event + shift + lag) for shift in SHIFTS if 3 <= event + shift + lag < frames - 3]
@@ -141,28 +153,66 @@ def nod_hit_rates(dataset, events_of, lag: int) -> tuple[float, float, int]:
 
 
 def test_head_nods_land_on_stressed_syllables(dataset):
-    hit, chance, count = nod_hit_rates(dataset, lambda audio: stressed_syllables(audio[:, 0]), SPEAKER_NOD_LAG)
+    hit, chance, count = nod_hit_rates(dataset, lambda audio, events: stressed_syllables(audio[:, 0]),
+                                       SPEAKER_NOD_LAG)
     print(f"speaker nods: {hit:.2f} of {count} stressed syllables vs {chance:.2f} shifted")
     assert count >= 30 and hit > 0.8 and hit > 3 * chance
 
 
-def test_listener_nods_follow_partner_pauses(dataset):
-    hit, chance, count = nod_hit_rates(dataset, listener_pauses, LISTENER_NOD_LAG)
-    print(f"listener nods: {hit:.2f} of {count} partner pauses vs {chance:.2f} shifted")
-    assert count >= 5 and hit > 0.8 and hit > 3 * chance
+def test_events_file_lists_what_the_puppeteer_heard_and_did(dataset):
+    for audio, _, events in events_of(dataset):
+        assert events["person"]["stressed"] == stressed_syllables(audio[:, 0]).tolist()
+        assert events["listening_pauses"] == listener_pauses(audio).tolist()
+        nodded = {frame - LISTENER_NOD_LAG for frame in events["listener_nods"]}
+        assert nodded <= set(events["listening_pauses"])
+        assert {"energy", "attitude", "language", "voice"} <= set(events["style"])
+    hit, chance, count = nod_hit_rates(dataset, lambda audio, events: np.array(events["listener_nods"]) -
+                                       LISTENER_NOD_LAG, LISTENER_NOD_LAG)
+    print(f"listener nods: {hit:.2f} of {count} annotated listener nods vs {chance:.2f} shifted")
+    assert hit > 0.8 and hit > 3 * chance
+
+
+def test_listener_attitude_sets_nods_and_folded_arms(dataset):
+    """The same scenes performed by an engaged and a reserved listener: the engaged one nods at more of the
+    partner's pauses, and the reserved one holds the elbows bent (arms folded) while listening."""
+    nods, elbows = {"engaged": 0, "reserved": 0}, {"engaged": [], "reserved": []}
+    for audio, _, _, _ in scenes_of(dataset, "SYN001"):
+        listening = ~voice_activity(audio[:, 0])
+        for attitude in nods:
+            for seed in range(8):
+                performance = perform(audio, person_style(0, seed=3), style(0.5, attitude),
+                                      np.random.default_rng(seed))
+                nods[attitude] += len(performance.events["listener_nods"])
+            elbows[attitude].append(performance.pose[listening][:, POSE_INDEX["l_elbow_rx"]])
+    print(f"listener nods {nods}")
+    assert nods["engaged"] > nods["reserved"]
+    assert np.concatenate(elbows["reserved"]).mean() > np.concatenate(elbows["engaged"]).mean() + 0.5
+
+
+def test_speaking_energy_is_heard_in_the_voice():
+    rng = np.random.default_rng(0)
+    calm = [scene_voice(rng, "en", 0.0) for _ in range(200)]
+    lively = [scene_voice(rng, "en", 1.0) for _ in range(200)]
+    assert np.mean([v.speed for v in lively]) > 1.3 * np.mean([v.speed for v in calm])
+    assert np.mean([v.pitch for v in lively]) > np.mean([v.pitch for v in calm]) + 10
+    ranges = ("x-low", "low", "medium", "high", "x-high")
+    spans = [np.mean([ranges.index(v.pitch_range) for v in voices]) for voices in (calm, lively)]
+    assert spans[1] > spans[0] + 2
 
 
 def test_same_audio_with_another_seed_changes_gestures_not_lips(dataset):
-    style = person_style(0, seed=3)
+    person = person_style(0, seed=3)
     arm_change, arm_spread = [], []
     for audio, _, _, _ in scenes_of(dataset, "SYN001"):
-        first, second = (perform(audio, style, np.random.default_rng(seed)) for seed in (10, 11))
+        first, second = (perform(audio, person, style(1.0, "engaged"), np.random.default_rng(seed))
+                         for seed in (10, 11))
         jaw = first.face[:, FACE_INDEX["jaw_open"]], second.face[:, FACE_INDEX["jaw_open"]]
         if jaw[0].std() > 0:  # the person speaks in this scene
             assert np.corrcoef(jaw)[0, 1] > 0.99
             arm_change.append(np.abs(first.pose[:, ARMS] - second.pose[:, ARMS]).mean())
             arm_spread.append(first.pose[:, ARMS].std(axis=0).mean())
-            assert [g.gesture.name for g in first.gestures] != [g.gesture.name for g in second.gestures]
+            assert ([(g.gesture.name, g.sides, g.amplitude) for g in first.gestures]
+                    != [(g.gesture.name, g.sides, g.amplitude) for g in second.gestures])
     print(f"arm change between seeds {np.mean(arm_change):.3f} rad vs arm std {np.mean(arm_spread):.3f} rad")
     assert arm_change and np.mean(arm_change) > 0.5 * np.mean(arm_spread)
 

@@ -21,7 +21,8 @@ from model.audio_encoder import AudioEncoderConfig
 from model.guide import GuideConfig, GuideTransformer
 from model.vqvae import VQConfig
 from train.loop import TrainConfig
-from train.train_guide import GuideDataConfig, evaluate_guide, load_guide, parse_args, train_guide
+from train.train_guide import (GuideDataConfig, evaluate_guide, load_guide, parse_args, token_frequencies,
+                               train_guide)
 from train.train_vq import (KeyframeDataConfig, keyframe_dataset, keyframes_and_mask, load_vq, rotation_dims,
                             train_vq)
 from utils.device import seed_everything
@@ -123,13 +124,17 @@ def test_guide_loss_falls_and_val_cross_entropy_improves_on_the_untrained_guide(
     guide = load_guide(run.save_dir)
     seed_everything(tiny_train_config(run.save_dir).seed)  # the trainer's initial weights
     untrained = GuideTransformer(guide.model.cfg, AudioEncoderConfig(**TINY_AUDIO)).eval()
-    val_set = keyframe_dataset(KeyframeDataConfig(str(synthetic_person(base)), WINDOW), "val")
-    before, after = evaluate_guide(untrained, guide.vq, val_set), run.summary["eval"]
+    data = KeyframeDataConfig(str(synthetic_person(base)), WINDOW)
+    val_set = keyframe_dataset(data, "val")
+    frequencies = token_frequencies(guide.vq, keyframe_dataset(data, "train", random_windows=False))
+    before, after = evaluate_guide(untrained, guide.vq, val_set, frequencies), run.summary["eval"]
     print(f"guide loss {first:.3f} -> {last:.3f}; val ce {before['ce']:.3f} -> {after['ce']:.3f} nats (uniform "
           f"{math.log(TINY_VQ['codebook_size']):.3f}), accuracy {before['accuracy']:.3f} -> {after['accuracy']:.3f}, "
           f"argmax keyframes {before['argmax_deg']:.2f} -> {after['argmax_deg']:.2f} deg")
     assert last < 0.75 * first
     assert after["ce"] < before["ce"] - 0.5
+    assert after["unigram_ce"] == pytest.approx(before["unigram_ce"]) and after["gain"] > before["gain"]
+    assert 0.0 <= after["accuracy"] <= after["top5"] <= 1.0
 
 
 def test_guide_args_json_names_its_vq_and_everything_the_sampler_needs(base):

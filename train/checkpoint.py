@@ -7,6 +7,10 @@ A run's `save_dir` holds:
     opt{step:09d}.pt       everything to resume exactly: {"model": raw state_dict, "ema": {parameter name:
                            fp32 tensor} or None, "optimizer": AdamW state_dict, "step": int, "config": dict};
                            only the newest few are kept (TrainConfig.keep_checkpoints)
+A folder made for sampling (the shipped checkpoints/, scripts/make_checkpoints.py) may also hold
+    sampling.json          the sampling settings recommended for the model (guidance, sampler, steps), which
+                           sample.generate, the quickstart and the demo use unless flags say otherwise
+                           (format and rules: sample/recommended.py)
 `step` counts the optimizer steps done. There is no scheduler or RNG state to store: the learning rate and
 the seeds of torch's RNG are functions of the step (train/loop.py). Files are written atomically
 (utils/files.py: a temporary file, then os.replace), so a crash or a full disk never leaves a half-written
@@ -18,7 +22,10 @@ regressor, VQ-VAE, guide transformer), so that a folder of one kind passed where
 refused with one line naming the folder and what it holds; `load_weights` puts a checkpoint's weights into
 a model, naming the file when they do not fit or hold NaN / inf.
 
-The original's released checkpoints (a plain state dict with args.json beside it) load too.
+The original's released checkpoints (a plain state dict with args.json beside it) load too, and the
+original's file names of a step, net_iter{N}.pth (train_vq) and checkpoints/iter-{N:07d}.pt (train_guide),
+name the model{N:09d}.pt of an a2p run in that folder (`resolve_model_file`), so the original's command
+lines find the models a2p trained with them.
 """
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ from utils.safe_load import UnsafeFileError, load_torch
 
 Kind = Literal["model", "opt"]
 _NAME = re.compile(r"^(model|opt)(\d{9})\.pt$")
+_ORIGINAL_NAME = re.compile(r"^(?:net_iter|iter-)(\d+)\.pth?$")
 
 
 def checkpoint_path(save_dir: str | os.PathLike, kind: Kind, step: int) -> Path:
@@ -62,9 +70,17 @@ def latest_checkpoint(save_dir: str | os.PathLike, kind: Kind = "model") -> Path
 
 
 def resolve_model_file(path: str | os.PathLike) -> Path:
-    """The model*.pt file itself, or the newest one of a save_dir."""
+    """The model*.pt file itself, or the newest one of a save_dir; a missing file with one of the original's
+    names of step N (module docstring) stands for model{N:09d}.pt of the run folder when that exists."""
     path = Path(path)
-    return (latest_checkpoint(path, "model") or path) if path.is_dir() else path
+    if path.is_dir():
+        return latest_checkpoint(path, "model") or path
+    match = _ORIGINAL_NAME.match(path.name)
+    if match and not path.exists():
+        run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        twin = checkpoint_path(run, "model", int(match.group(1)))
+        return twin if twin.exists() else path
+    return path
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:

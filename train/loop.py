@@ -80,14 +80,16 @@ _TORCH_STREAM = 1  # tells the per-step torch seed apart from the sampler's defa
 @dataclass
 class TrainConfig:
     """Training loop: optimiser, learning-rate schedule, EMA, logging and checkpoints."""
-    save_dir: str = arg("", "folder for args.json, checkpoints and TensorBoard logs (required)")
+    save_dir: str = arg("", "folder for args.json, checkpoints and TensorBoard logs (required; alias: the "
+                            "original's --out_dir)", aliases=("--out_dir",))
     overwrite: bool = arg(False, "start over in a save_dir that holds a run: delete its args.json, "
                                  "checkpoints and TensorBoard files")
     resume: bool = arg(True, "continue the run in save_dir from its newest opt*.pt (model settings must match "
                              "its args.json)")
     seed: int = arg(10, "seed of the item seeds (data, noise) of every step and of dropout")
     batch_size: int = arg(64, "global batch size, split evenly over the DDP processes")
-    num_steps: int = arg(800_000, "optimizer steps of the whole run")
+    num_steps: int = arg(800_000, "optimizer steps of the whole run (alias: the original's --total_iter)",
+                         aliases=("--total_iter",))
     lr: float = arg(1e-4, "peak learning rate of AdamW")
     betas: tuple[float, float] = arg((0.9, 0.999), "AdamW betas")
     weight_decay: float = arg(0.0, "AdamW (decoupled) weight decay")
@@ -101,9 +103,11 @@ class TrainConfig:
     amp: bool = arg(True, "bf16 mixed precision on CUDA (no effect on the CPU)")
     device: str = arg("auto", "auto, cpu, cuda or cuda:N (under torchrun process k uses cuda:LOCAL_RANK)")
     num_workers: int = arg(2, "data loader worker processes (0: load in the training process)")
-    log_interval: int = arg(1000, "steps between TensorBoard points (means over the interval)")
+    log_interval: int = arg(1000, "steps between TensorBoard points (means over the interval; alias: the "
+                                  "original's --print_iter)", aliases=("--print_iter",))
     save_interval: int = arg(5000, "steps between checkpoints (one is also written at the end)")
-    eval_interval: int = arg(5000, "steps between evaluations, for trainers that evaluate (0: only at the end)")
+    eval_interval: int = arg(5000, "steps between evaluations, for trainers that evaluate (0: only at the end; "
+                                   "alias: the original's --eval_iter)", aliases=("--eval_iter",))
     keep_checkpoints: int = arg(3, "newest opt*.pt resume files kept; every model*.pt is kept (0: keep all)")
 
 

@@ -38,6 +38,7 @@ from typing import Any, Literal, NamedTuple, Optional
 
 import torch
 
+from data_loaders.augment import AugmentConfig
 from data_loaders.dataset import SocialDataset, collate
 from data_loaders.format import STATS_FILE, FormatError
 from data_loaders.stats import Normalizer, load_stats
@@ -49,6 +50,7 @@ from model.vqvae import ResidualVQVAE
 from train.checkpoint import RUN_KINDS, check_run_kind, load_model_checkpoint, load_weights, resolve_model_file
 from train.distributed import is_main_process
 from train.loop import TrainConfig, TrainLoop, move_to
+from train.original_layout import load_original_diffusion, original_kind
 from train.train_lip import load_lip_regressor
 from train.train_vq import load_vq
 from utils.cli import run_cli
@@ -59,7 +61,7 @@ EVAL_BATCH = 8
 
 
 @dataclass
-class DiffusionDataConfig:
+class DiffusionDataConfig(AugmentConfig):
     """Data, conditioning and diffusion process of the face / body DDPM."""
     data_format: Literal["face", "pose"] = arg("pose", "what the model generates: face codes or body pose; "
                                                        "also picks the model size defaults")
@@ -88,11 +90,13 @@ class DiffusionDataConfig:
 
 class DiffusionModel(NamedTuple):
     """A trained denoiser ready to sample: model (eval mode), the flat args.json dict, the person's
-    Normalizer, and the model file it came from."""
+    Normalizer, the model file it came from, and the lip regressor it carries (the original's face models;
+    a2p's name theirs in args.json lip_model_path)."""
     model: FiLMTransformer
     config: dict[str, Any]
     normalizer: Normalizer
     model_file: Path
+    lip: torch.nn.Module | None = None
 
 
 class DiffusionLoss:
@@ -126,20 +130,22 @@ class DiffusionLoss:
         cond = model.drop_condition(cond, batch["seed"])
         terms = self.diffusion.training_loss(lambda x_t, t: model(x_t, t, cond), batch["motion"], batch["valid"],
                                              batch["mask"], batch["seed"], self.lambda_vel)
-        return terms["loss"], {"rec": terms["rec"], "vel": terms["vel"]}
+        return terms["loss"], {"rec": terms["rec"], "vel": terms["vel"], "vb": terms["vb"]}
 
 
 def validation(loss: DiffusionLoss, dataset: SocialDataset):
-    """eval_fn(model, step) -> {"loss", "rec"}: the training loss over the fixed validation chunks (item
-    seed = chunk index, so every evaluation draws the same noise and timesteps)."""
+    """eval_fn(model, step) -> {"loss", "rec", "vb"}: the training loss and the original's variational bound
+    over the fixed validation chunks (item seed = chunk index, so every evaluation draws the same noise and
+    timesteps)."""
     def eval_fn(model, step: int) -> dict:
         device = next(model.parameters()).device
-        totals, count = {"loss": 0.0, "rec": 0.0}, 0
+        totals, count = {"loss": 0.0, "rec": 0.0, "vb": 0.0}, 0
         for first in range(0, len(dataset), EVAL_BATCH):
             items = [dataset[i] for i in range(first, min(first + EVAL_BATCH, len(dataset)))]
             value, metrics = loss(model, move_to(collate(items), device))
             totals["loss"] += float(value) * len(items)
-            totals["rec"] += float(metrics["rec"]) * len(items)
+            for name in ("rec", "vb"):
+                totals[name] += float(metrics[name]) * len(items)
             count += len(items)
         return {key: total / count for key, total in totals.items()}
     return eval_fn
@@ -181,7 +187,8 @@ def main(argv: list[str] | None = None) -> dict:
     guide_vq = load_vq(data_cfg.guide_vq_path)[0] if data_cfg.guide_vq_path else None
     seed_everything(train_cfg.seed)
     train_set = SocialDataset(data_cfg.data_root, "train", data_cfg.data_format,
-                              max_seq_length=data_cfg.max_seq_length, min_seq_length=data_cfg.min_seq_length)
+                              max_seq_length=data_cfg.max_seq_length, min_seq_length=data_cfg.min_seq_length,
+                              augment=data_cfg.augment)
     val_set = SocialDataset(data_cfg.data_root, "val", data_cfg.data_format, max_seq_length=data_cfg.max_seq_length,
                             min_seq_length=data_cfg.min_seq_length, random_windows=False)
     model_cfg = dataclasses.replace(model_cfg, nfeats=train_set.nfeats,
@@ -205,8 +212,12 @@ def load_normalizer(model_file: Path, config: dict) -> Normalizer:
                       f"{config.get('data_root')!r}; copy the person's data_stats.pth into {model_file.parent}")
 
 
-def load_diffusion_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> DiffusionModel:
-    """The denoiser of a train_diffusion checkpoint (model*.pt, EMA weights) or save_dir, in eval mode."""
+def load_diffusion_model(path: str | os.PathLike, device: torch.device | str = "cpu",
+                         options: dict | None = None) -> DiffusionModel:
+    """The denoiser of a train_diffusion checkpoint (model*.pt, EMA weights) or save_dir, in eval mode; also
+    the original's released face and pose runs (train/original_layout.py; options: OriginalModelConfig's)."""
+    if original_kind(path) == "diffusion":
+        return DiffusionModel(*load_original_diffusion(path, device, options))
     model_file = resolve_model_file(path)
     state, config = load_model_checkpoint(model_file, device)
     check_run_kind(config, model_file, *RUN_KINDS.values())

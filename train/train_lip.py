@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from avatar.face import lip_vertices
+from data_loaders.augment import AugmentConfig
 from data_loaders.dataset import SocialDataset, collate
 from data_loaders.stats import Normalizer
 from model.audio_encoder import AudioEncoderConfig
@@ -37,7 +38,7 @@ EVAL_BATCH = 16
 
 
 @dataclass
-class LipDataConfig:
+class LipDataConfig(AugmentConfig):
     """Training data of the lip regressor."""
     data_root: str = arg("", "person folder in the official format, e.g. dataset/SYN001 (required)")
     max_seq_length: int = arg(120, "frames per training window (the original ran its lip model on 120-frame "
@@ -109,7 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
     data_cfg = dataclasses.replace(data_cfg, data_root=str(Path(data_cfg.data_root).resolve()))
     lip_cfg = dataclasses.replace(lip_cfg, lip_vertices=resolve_lip_vertices(lip_cfg))
     seed_everything(train_cfg.seed)
-    train_set = SocialDataset(data_cfg.data_root, "train", "face", data_cfg.max_seq_length, data_cfg.min_seq_length)
+    train_set = SocialDataset(data_cfg.data_root, "train", "face", data_cfg.max_seq_length, data_cfg.min_seq_length,
+                              augment=data_cfg.augment)
     val_set = SocialDataset(data_cfg.data_root, "val", "face", data_cfg.max_seq_length, data_cfg.min_seq_length,
                             random_windows=False)
     model = LipRegressor(lip_cfg, audio_cfg)

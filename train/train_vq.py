@@ -2,6 +2,10 @@
 
     python -m train.train_vq --data_root dataset/PXB184 --save_dir checkpoints/vq/c1_pose
 
+The original's command line works as it is (--out_dir, --code_dim, --output_emb_width, --dataname,
+--data_format pose, --add_frame_cond 1 are accepted); the run is written in a2p's layout (model*.pt), and
+train_guide's --resume_pth <run>/net_iter{N}.pth, the original's name, finds its model of step N.
+
 Data: windows of exactly `max_seq_length` frames (600 = 20 s) of the person's TRAIN scenes, drawn at random
 (a scene shorter than the window is taken whole and padded), seen through their keyframes motion[:, ::30]
 (B, K, 104) normalised pose; padded keyframes carry no loss and do not move the codebooks. The model and
@@ -26,17 +30,19 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Optional
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from avatar.parameters import POSE_PARAMETERS
+from avatar.parameters import translation_dims
 from data_loaders.dataset import SocialDataset, collate
 from data_loaders.format import KEYFRAME_STEP
 from model.vqvae import ResidualVQVAE, VQConfig
 from train.checkpoint import check_run_kind, load_model_checkpoint, load_weights, resolve_model_file
 from train.loop import TrainConfig, TrainLoop
+from train.original_layout import load_original_vq, original_kind
 from utils.cli import run_cli
 from utils.config import arg, from_dict, parse_config
 from utils.device import seed_everything
@@ -51,14 +57,27 @@ class KeyframeDataConfig:
     data_root: str = arg("", "person folder in the official format, e.g. dataset/PXB184 (required)")
     max_seq_length: int = arg(600, "frames per window (600 = 20 s = 20 keyframes); shorter scenes are taken "
                                    "whole and padded")
+    dataset: Literal["social"] = arg("social", "accepted for the original's command lines: its only data set")
+    dataname: str = arg("social", "accepted for the original's command lines (it only logged the name)")
+    data_format: Literal["pose"] = arg("pose", "accepted for the original's command lines: these models tokenise "
+                                               "body pose")
+    add_frame_cond: Optional[float] = arg(None, "accepted for the original's command lines: 1 = keyframes at 1 "
+                                                "fps, which these models always use")
 
 
-def keyframe_dataset(cfg: KeyframeDataConfig, split: str) -> SocialDataset:
-    """Pose windows of exactly max_seq_length frames: random by item seed for "train", fixed chunks else."""
+def keyframe_dataset(cfg: KeyframeDataConfig, split: str, augment: bool = False,
+                     random_windows: bool | None = None) -> SocialDataset:
+    """Pose windows of exactly max_seq_length frames: random by item seed for "train", fixed chunks else
+    (random_windows overrides); `augment`: channel effects on the random windows' audio
+    (data_loaders/augment.py)."""
     if not cfg.data_root:
         raise ValueError("--data_root is required: a person folder in the official format, e.g. dataset/PXB184")
+    if cfg.add_frame_cond not in (None, 1):
+        raise ValueError(f"--add_frame_cond {cfg.add_frame_cond:g}: only 1 (keyframes at 1 fps), as in the "
+                         f"original's command lines")
     return SocialDataset(cfg.data_root, split, "pose", max_seq_length=cfg.max_seq_length,
-                         min_seq_length=cfg.max_seq_length, random_lengths=False)
+                         min_seq_length=cfg.max_seq_length, random_lengths=False, augment=augment,
+                         random_windows=random_windows)
 
 
 def keyframes_and_mask(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,9 +94,7 @@ def vq_loss(model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
 def rotation_dims(nfeats: int) -> np.ndarray:
     """(C,) bool: the joint-angle dims of a pose vector (the avatar's 104-parameter layout; every dim of any
     other layout counts as an angle)."""
-    if nfeats != len(POSE_PARAMETERS):
-        return np.ones(nfeats, bool)
-    return np.array([p.axis.startswith("r") for p in POSE_PARAMETERS])
+    return ~translation_dims(nfeats)
 
 
 @torch.no_grad()
@@ -109,7 +126,10 @@ def evaluate_vq(model: ResidualVQVAE, dataset: SocialDataset, batch_size: int = 
 
 def load_vq(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[ResidualVQVAE, dict, Path]:
     """(frozen VQ-VAE in eval mode on `device`, its flat config, the model file) from a model*.pt file of
-    train.train_vq or its save_dir (then the newest model file)."""
+    train.train_vq or its save_dir (then the newest model file), or from the original's VQ run (its
+    net_iter*.pth or folder, train/original_layout.py)."""
+    if original_kind(path) == "vq":
+        return load_original_vq(path, device)
     path = resolve_model_file(path).resolve()
     state, config = load_model_checkpoint(path, device)
     check_run_kind(config, path, "VQ-VAE")

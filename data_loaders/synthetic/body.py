@@ -9,6 +9,10 @@ Deterministic, from the audio (what a model must learn):
 Random (a distribution to learn): which gesture, which hand, its amplitude (`gestures.choose_gesture`); nod
 amplitudes; idle sway of root, spine and legs; breathing; small arm and finger drift; head turns that
 follow the gaze. Sway and drift are larger while speaking (motion energy is higher than while listening).
+The scene's style (`persons.SceneStyle`) scales what the person does: speaking energy e makes speaker nods
+deeper (x 0.7-1.3), sway larger (x 0.7-1.3) and the spine lean forward while speaking (4 e degrees); an
+engaged listener leans in (3 degrees) and nods fully, a reserved one leans back (1.5 degrees), nods at 60 %
+of the amplitude and folds the arms (`gestures.FOLDED`) once listening for a while (`listening_state`).
 
 Nod amplitude is split over the head (60 %), neck2 (25 %) and neck1 (15 %) pitch. Angles follow the
 conventions of `avatar.skeleton` (head rx > 0 nods down, head ry > 0 turns to the person's own left; a
@@ -24,8 +28,8 @@ from scipy.ndimage import gaussian_filter1d
 
 from avatar.parameters import DEG, POSE_INDEX, POSE_PARAMETERS
 from data_loaders.format import FPS, POSE_DIM
-from data_loaders.synthetic.gestures import ARM_PARAMETERS, SIDES, GestureEvent, arm_indices, arm_vector
-from data_loaders.synthetic.persons import PersonStyle
+from data_loaders.synthetic.gestures import ARM_PARAMETERS, FOLDED, SIDES, GestureEvent, arm_indices, arm_vector
+from data_loaders.synthetic.persons import PersonStyle, SceneStyle
 from data_loaders.synthetic.trajectories import min_jerk_path, pulses, smooth_noise
 
 SPEAKER_NOD_LAG = 2
@@ -39,6 +43,9 @@ ARM_SPEED = np.where(np.arange(len(ARM_PARAMETERS)) < 11, 300.0, 600.0) * DEG / 
 LOWER = np.array([p.lower for p in POSE_PARAMETERS])
 UPPER = np.array([p.upper for p in POSE_PARAMETERS])
 SOFT_MARGIN = np.minimum(0.1 * (UPPER - LOWER), 10.0 * DEG)
+LISTENING_SMOOTHING = 20.0  # frames (Gaussian sigma) of the listening state that folds a reserved listener's arms
+LISTENER_LEAN = {"engaged": 3.0, "reserved": -1.5}  # degrees of spine pitch while listening (> 0 = forward)
+LISTENER_NOD_SCALE = {"engaged": 1.0, "reserved": 0.6}
 
 
 def soft_limits(pose: np.ndarray) -> np.ndarray:
@@ -93,26 +100,36 @@ def _arm_keyframes(events: list[GestureEvent], rest: np.ndarray) -> tuple[list[f
     return times, poses
 
 
-def _arms(pose: np.ndarray, gestures: list[GestureEvent], style: PersonStyle, energy: np.ndarray,
+def listening_state(speaking: np.ndarray) -> np.ndarray:
+    """(T,) in [0, 1]: 1 once the person has been silent for a while (about a second), 0 while speaking."""
+    silent = gaussian_filter1d(1.0 - speaking, LISTENING_SMOOTHING, mode="nearest")
+    return np.clip((silent - 0.6) / 0.35, 0.0, 1.0)
+
+
+def _arms(pose: np.ndarray, gestures: list[GestureEvent], style: PersonStyle, energy: np.ndarray, fold: np.ndarray,
           rng: np.random.Generator) -> None:
-    """Write both arms (gesture paths + drift) into pose (T, 104) in place."""
+    """Write both arms (gesture paths + folding by `fold` (T,) in [0, 1] + drift) into pose (T, 104) in place."""
     frames = len(pose)
     rest = arm_vector({}) + style.arm_shift
+    folded = arm_vector(FOLDED) + style.arm_shift
     for side in SIDES:
         times, poses = _arm_keyframes([g for g in gestures if side in g.sides], rest)
         drift = smooth_noise(rng, frames, len(rest), 20.0) * energy[:, None]
         drift[:, :11] *= 1.0 * DEG
         drift[:, 11:] *= 1.5 * DEG
-        pose[:, arm_indices(side)] = min_jerk_path(np.array(times), np.stack(poses), frames) + drift
+        path = min_jerk_path(np.array(times), np.stack(poses), frames)
+        pose[:, arm_indices(side)] = path + fold[:, None] * (folded - rest) + drift
 
 
-def _nods(frames: int, stressed: np.ndarray, listening: np.ndarray, style: PersonStyle,
+def _nods(frames: int, stressed: np.ndarray, listening: np.ndarray, style: PersonStyle, scene: SceneStyle,
           rng: np.random.Generator) -> np.ndarray:
     """(T,) head pitch of all nods in radians (> 0 = down)."""
     speaker = pulses(frames, stressed + SPEAKER_NOD_LAG + NOD_WIDTH / 4,
-                     rng.uniform(3.0, 6.0, len(stressed)) * style.nod_scale * DEG, NOD_WIDTH)
+                     rng.uniform(3.0, 6.0, len(stressed)) * style.nod_scale * (0.7 + 0.6 * scene.energy) * DEG,
+                     NOD_WIDTH)
     listener = pulses(frames, listening + LISTENER_NOD_LAG + LISTENER_NOD_WIDTH / 4,
-                      rng.uniform(4.0, 7.0, len(listening)) * style.nod_scale * DEG, LISTENER_NOD_WIDTH)
+                      rng.uniform(4.0, 7.0, len(listening)) * style.nod_scale * LISTENER_NOD_SCALE[scene.attitude]
+                      * DEG, LISTENER_NOD_WIDTH)
     return speaker + listener
 
 
@@ -123,16 +140,19 @@ def _breathing(frames: int, style: PersonStyle, rng: np.random.Generator) -> np.
 
 
 def animate_body(stressed: np.ndarray, listening: np.ndarray, speaking: np.ndarray, gaze: np.ndarray,
-                 gestures: list[GestureEvent], style: PersonStyle, rng: np.random.Generator) -> np.ndarray:
+                 gestures: list[GestureEvent], style: PersonStyle, scene: SceneStyle,
+                 rng: np.random.Generator) -> np.ndarray:
     """(T, 104) float64 pose.
 
-    stressed: frames of this person's stressed syllables; listening: frames of the partner's pauses while this
-    person listens; speaking (T,) in [0, 1]; gaze (T, 2) yaw, pitch in [-1, 1]; gestures: the gesture events.
+    stressed: frames of this person's stressed syllables; listening: frames of the partner's pauses at which
+    this person, listening, nods; speaking (T,) in [0, 1]; gaze (T, 2) yaw, pitch in [-1, 1]; gestures: the
+    gesture events; scene: the person's style in this scene.
     """
     frames = len(speaking)
     pose = np.zeros((frames, POSE_DIM))
     index = POSE_INDEX
-    energy = (0.6 + 0.8 * speaking) * style.sway_scale
+    energy = (0.6 + 0.8 * speaking) * style.sway_scale * (0.7 + 0.6 * scene.energy)
+    lean = (4.0 * scene.energy * speaking + LISTENER_LEAN[scene.attitude] * (1.0 - speaking)) * DEG
     sway = smooth_noise(rng, frames, 8, 40.0) * energy[:, None]
     breath = _breathing(frames, style, rng)
 
@@ -142,7 +162,7 @@ def animate_body(stressed: np.ndarray, listening: np.ndarray, speaking: np.ndarr
     pose[:, index["root_ty"]] += 0.3 * breath
     pose[:, index["root_ry"]] = 2.0 * DEG * sway[:, 2]
     for joint in ("spine1", "spine2", "spine3"):
-        pose[:, index[f"{joint}_rx"]] = (0.6 * breath + 2.0 * speaking + 0.8 * sway[:, 3]) * DEG
+        pose[:, index[f"{joint}_rx"]] = (0.6 * breath + 2.0 * speaking + 0.8 * sway[:, 3]) * DEG + lean / 3
         pose[:, index[f"{joint}_ry"]] = 0.8 * DEG * sway[:, 4]
         pose[:, index[f"{joint}_rz"]] = 0.6 * DEG * sway[:, 5]
     for side, outward in (("l", -1.0), ("r", 1.0)):  # the pelvis shifting to +x (own left) over planted feet
@@ -150,12 +170,13 @@ def animate_body(stressed: np.ndarray, listening: np.ndarray, speaking: np.ndarr
         pose[:, index[f"{side}_hip_rx"]] = 3.0 * DEG + 0.5 * DEG * sway[:, 6]  # soft knees, soles level:
         pose[:, index[f"{side}_knee_rx"]] = 5.0 * DEG + 1.0 * DEG * sway[:, 6]  # ankle = knee - hip
         pose[:, index[f"{side}_ankle_rx"]] = 2.0 * DEG + 0.5 * DEG * sway[:, 6]
-    _arms(pose, gestures, style, energy, rng)
+    fold = listening_state(speaking) if scene.attitude == "reserved" else np.zeros(frames)
+    _arms(pose, gestures, style, energy, fold, rng)
     for side in SIDES:  # breathing lifts the shoulders on top of the gestures
         pose[:, index[f"{side}_clavicle_rz"]] += 1.0 * DEG * breath
 
     pose[:, 3:] += POSTURE_JITTER * smooth_noise(rng, frames, POSE_DIM - 3, 30.0) * energy[:, None]
-    nods = _nods(frames, stressed, listening, style, rng)
+    nods = _nods(frames, stressed, listening, style, scene, rng)
     for name, share in NOD_SHARES.items():
         pose[:, index[name]] += share * nods
     head_noise = smooth_noise(rng, frames, 3, 15.0) * energy[:, None]

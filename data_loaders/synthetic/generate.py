@@ -2,12 +2,13 @@
 
 `generate_dataset(config)` writes, under `config.out`, one folder per person in the official format
 (`data_loaders.format`): pair k is SYN{2k+1:03d} / SYN{2k+2:03d} (see `persons`), each holding scene01 ..
-sceneNN (audio, body pose, face codes, missing face frames) and data_stats.pth (`data_loaders.stats`).
+sceneNN (audio, body pose, face codes, missing face frames, events) and data_stats.pth (`data_loaders.stats`).
 
-A scene is one conversation of the pair: its length is uniform in the preset's range; the conversation is
-spoken (`speech.record_conversation`) on two tracks; each person gets the tracks with their own voice in
-channel 0 and performs them (`puppeteer.perform`, own random stream); then a few face frames go missing
-(`faults`). Every random draw of scene s of pair k comes from SeedSequence([seed, SCENE_STREAM, k, s]) and
+A scene is one conversation of the pair: its length is uniform in the preset's range; each person gets a
+style for the scene (`persons.scene_styles`: voice, language, speaking energy, listener attitude); the
+conversation is spoken (`speech.record_conversation`) on two tracks; each person gets the tracks with their
+own voice in channel 0 and performs them (`puppeteer.perform`, own random stream); then a few face frames go
+missing (`faults`). Every random draw of scene s of pair k comes from SeedSequence([seed, SCENE_STREAM, k, s]) and
 every style draw from the person's own stream, so the files depend on the seed alone: the same seed gives
 the same bytes whatever the number of worker processes.
 """
@@ -24,9 +25,9 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
-from data_loaders.format import FPS, SAMPLES_PER_FRAME, write_scene
+from data_loaders.format import FPS, SAMPLES_PER_FRAME, write_events, write_scene
 from data_loaders.synthetic.faults import drop_face_frames, missing_face_frames
-from data_loaders.synthetic.persons import PersonStyle, person_style
+from data_loaders.synthetic.persons import PersonStyle, person_style, scene_styles
 from data_loaders.synthetic.puppeteer import perform
 from data_loaders.synthetic.speech import check_espeak, record_conversation
 from utils.config import arg
@@ -48,15 +49,15 @@ class Preset:
 
 
 PRESETS = {"tiny": Preset(pairs=1, scenes=8, seconds=(6.0, 8.0)),
-           "default": Preset(pairs=2, scenes=14, seconds=(110.0, 150.0))}
+           "default": Preset(pairs=2, scenes=24, seconds=(110.0, 150.0))}
 
 
 @dataclass
 class SyntheticConfig:
     """Generate the synthetic conversational data set (persons SYN001, SYN002, ... in the official format)."""
     preset: Literal["tiny", "default"] = arg("default", "data set size: tiny = 1 pair x 8 scenes of 6-8 s "
-                                                        "(for tests); default = 2 pairs x 14 scenes of about "
-                                                        "2 min (about an hour of conversation)")
+                                                        "(for tests); default = 2 pairs x 24 scenes of about "
+                                                        "2 min (about 1.7 hours of conversation)")
     out: str = arg("dataset", "output folder; the person folders SYN001, SYN002, ... are created inside")
     seed: int = arg(0, "random seed (>= 0); the same seed gives identical files")
     workers: int = arg(0, "processes generating scenes in parallel (0 = one per CPU core, 1 = no pool)")
@@ -83,17 +84,21 @@ def scene_name(index: int, count: int) -> str:
 
 def make_scene(task: SceneTask) -> int:
     """Record, perform and write one scene for both persons of the pair; returns its number of frames."""
-    seeds = np.random.SeedSequence([task.seed, SCENE_STREAM, task.pair, task.scene]).spawn(6)
-    length_rng, speech_rng, *person_rngs = (np.random.default_rng(s) for s in seeds)
+    seeds = np.random.SeedSequence([task.seed, SCENE_STREAM, task.pair, task.scene]).spawn(7)
+    length_rng, style_rng, speech_rng, *person_rngs = (np.random.default_rng(s) for s in seeds)
     frames = int(round(length_rng.uniform(*task.seconds) * FPS))
-    tracks = record_conversation(speech_rng, frames * SAMPLES_PER_FRAME, tuple(s.voice for s in task.styles))
+    scenes = scene_styles(style_rng)
+    tracks = record_conversation(speech_rng, frames * SAMPLES_PER_FRAME, tuple(s.voice for s in scenes),
+                                 tuple(s.speaks() for s in scenes), tuple(s.backchannel_rate for s in scenes),
+                                 tuple(s.pause_scale for s in scenes))
     for side, (style, folder) in enumerate(zip(task.styles, task.folders)):
         audio = np.ascontiguousarray(tracks[:, [side, 1 - side]])
         motion_rng, fault_rng = person_rngs[2 * side], person_rngs[2 * side + 1]
-        performance = perform(audio, style, motion_rng)
+        performance = perform(audio, style, scenes[side], motion_rng)
         missing = missing_face_frames(fault_rng, frames)
-        write_scene(folder, task.name, audio, performance.pose, drop_face_frames(performance.face, missing),
-                    missing)
+        scene = write_scene(folder, task.name, audio, performance.pose,
+                            drop_face_frames(performance.face, missing), missing)
+        write_events(scene, performance.events)
     return frames
 
 

@@ -84,6 +84,8 @@ GESTURES = (
             prep_time=0.3, hold=0.6),
 )
 GESTURE_NAMES = tuple(g.name for g in GESTURES)
+FOLDED = {"clavicle_rz": 3.0, "shoulder_rx": 18.0, "shoulder_ry": 42.0, "shoulder_rz": 6.0, "elbow_rx": 105.0,
+          "forearm_ry": -5.0, "wrist_rx": 5.0, **_fingers(35.0, 40.0, 20.0)}  # arms folded (a reserved listener)
 
 
 def arm_vector(pose: dict[str, float]) -> np.ndarray:
@@ -110,7 +112,7 @@ def choose_gesture(rng: np.random.Generator, frame: int, weights: np.ndarray, ri
                    scale: float) -> GestureEvent:
     """A random gesture for a stressed syllable at `frame`: type by `weights` (over GESTURES), hand by
     `right_hand` (chance of the right hand for one-handed gestures; "either" gestures use both hands 30 % of
-    the time), amplitude uniform in [0.6, 1.2] times `scale`."""
+    the time), amplitude uniform in [0.6, 1.2] times `scale` (the person's and the scene's energy)."""
     gesture = GESTURES[rng.choice(len(GESTURES), p=weights / weights.sum())]
     one_side = ("r",) if rng.random() < right_hand else ("l",)
     both = gesture.hands == "both" or (gesture.hands == "either" and rng.random() < 0.3)

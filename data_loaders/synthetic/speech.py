@@ -1,9 +1,10 @@
 """How the conversation sounds: espeak-ng voices, synthesis and the two-microphone recording of a scene.
 
 Each utterance is synthesised by the system's `espeak-ng` (a subprocess writing a 22 050 Hz WAV into a
-temporary folder), trimmed of its silent ends, resampled to 48 kHz with `scipy.signal.resample_poly`
-(320/147), high-passed at 50 Hz (no DC offset), faded in and out over FADE samples (no clicks), and scaled to the voice's speech level (RMS over the voiced samples = SPEECH_RMS x voice.gain, about
--26 dBFS). Every utterance varies the voice's speed and pitch a little.
+temporary folder; a voice's intonation range other than "medium" is spoken through SSML prosody), trimmed
+of its silent ends, resampled to 48 kHz with `scipy.signal.resample_poly` (320/147), high-passed at 50 Hz
+(no DC offset), faded in and out over FADE samples (no clicks), and scaled to the voice's speech level (RMS
+over the voiced samples = SPEECH_RMS x voice.gain, about -26 dBFS). Every utterance varies the voice's speed and pitch a little.
 
 A scene is recorded on two tracks, one per speaker (as with two close microphones: no crosstalk), each with
 its own room noise (low-passed Gaussian noise at about NOISE_RMS, -60 dBFS). Samples are then put on the 16-bit
@@ -17,13 +18,14 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import numpy as np
 import soundfile as sf
 from scipy.signal import butter, lfilter, resample_poly, sosfiltfilt
 
 from data_loaders.format import SAMPLE_RATE
-from data_loaders.synthetic.conversation import conversation, schedule
+from data_loaders.synthetic.conversation import ENGLISH, Language, conversation, schedule
 
 ESPEAK_RATE = 22_050
 RESAMPLE_UP, RESAMPLE_DOWN = 320, 147  # 22 050 Hz * 320 / 147 = 48 000 Hz
@@ -34,14 +36,20 @@ HIGH_PASS_HZ = 50.0
 FADE = 240  # samples (5 ms)
 
 
+PITCH_RANGES = ("x-low", "low", "medium", "high", "x-high")  # SSML prosody range, narrow to wide intonation
+
+
 @dataclass(frozen=True)
 class Voice:
-    """An espeak-ng voice: name with variant (`espeak-ng --voices`), pitch 0-99, speed in words per minute,
-    and a level factor."""
+    """An espeak-ng voice: name with variant (`espeak-ng --voices`, e.g. "de+f3"), pitch 0-99, speed in words
+    per minute, a level factor, the intonation range (one of PITCH_RANGES, spoken through SSML prosody) and the
+    pause between words in units of 10 ms (espeak-ng -g)."""
     name: str
     pitch: int
     speed: int
     gain: float = 1.0
+    pitch_range: str = "medium"
+    word_gap: int = 0
 
 
 class EspeakMissingError(RuntimeError):
@@ -67,7 +75,12 @@ def synthesize(text: str, voice: Voice, rng: np.random.Generator, workdir: str |
     path = Path(workdir) / "utterance.wav"
     speed = int(round(voice.speed * rng.uniform(0.92, 1.08)))
     pitch = int(np.clip(voice.pitch + rng.integers(-4, 5), 0, 99))
-    command = [check_espeak(), "-v", voice.name, "-p", str(pitch), "-s", str(speed), "-w", str(path), text]
+    command = [check_espeak(), "-v", voice.name, "-p", str(pitch), "-s", str(speed), "-g", str(voice.word_gap),
+               "-w", str(path)]
+    if voice.pitch_range != "medium":
+        text = f'<speak><prosody range="{voice.pitch_range}">{escape(text)}</prosody></speak>'
+        command.append("-m")
+    command.append(text)
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"espeak-ng failed on {text!r} with voice {voice.name}: {result.stderr.strip()}")
@@ -97,12 +110,16 @@ def pcm16_grid(audio: np.ndarray) -> np.ndarray:
     return (np.clip(np.round(audio * 32768.0), -32768, 32767) / 32768.0).astype(np.float32)
 
 
-def record_conversation(rng: np.random.Generator, samples: int, voices: tuple[Voice, Voice]) -> np.ndarray:
-    """(samples, 2) float32 at 48 kHz: track i holds speaker i of a fresh conversation, plus room noise."""
+def record_conversation(rng: np.random.Generator, samples: int, voices: tuple[Voice, Voice],
+                        languages: tuple[Language, Language] = (ENGLISH, ENGLISH),
+                        backchannel_rates: tuple[float, float] = (0.5, 0.5),
+                        pause_scales: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """(samples, 2) float32 at 48 kHz: track i holds speaker i of a fresh conversation (`conversation.conversation`
+    with these languages, backchannel rates and pause scales), plus room noise."""
     tracks = np.zeros((2, samples))
     main_end = 0.0
     with tempfile.TemporaryDirectory(prefix="a2p_espeak_") as workdir:
-        for line in conversation(rng):
+        for line in conversation(rng, languages, backchannel_rates, pause_scales):
             wave = synthesize(line.text, voices[line.speaker], rng, workdir)
             start, main_end = schedule(line, len(wave) / SAMPLE_RATE, main_end)
             first = int(round(start * SAMPLE_RATE))

@@ -52,7 +52,7 @@ class SpeechEvents:
     pauses: np.ndarray
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) of every run of True in a 1-D bool array."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
@@ -60,10 +60,10 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def _voice_activity(loudness: np.ndarray) -> np.ndarray:
     active = loudness > VOICE_DB
-    for start, end in _runs(~active):
+    for start, end in runs(~active):
         if start > 0 and end < len(active) and end - start < MIN_GAP:
             active[start:end] = True
-    for start, end in _runs(active):
+    for start, end in runs(active):
         if end - start < MIN_VOICED:
             active[start:end] = False
     return active
@@ -87,7 +87,7 @@ def _stressed(loudness: np.ndarray, nuclei: np.ndarray) -> np.ndarray:
 
 def _pauses(active: np.ndarray) -> np.ndarray:
     onsets, voiced_from = [], 0
-    for start, end in _runs(~active):
+    for start, end in runs(~active):
         voiced_before = start - voiced_from
         if start > 0 and end - start >= MIN_PAUSE and voiced_before >= MIN_SPEECH_BEFORE:
             onsets.append(start)
