@@ -1,5 +1,5 @@
 """Guide transformer: nucleus sampling, determinism, causality, audio conditioning (encoded once), and
-learning a tiny task whose tokens are the loudness of each second of audio."""
+learning a tiny task whose tokens are the pitch of each second of audio, heard at any level."""
 import pytest
 import torch
 
@@ -7,7 +7,7 @@ from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME
 from model.audio_encoder import AudioEncoderConfig
 from model.guide import GuideConfig, GuideTransformer, top_p_sample
 
-LOUDNESS = torch.tensor([0.002, 0.02, 0.2, 1.0])  # noise amplitude of each class
+PITCHES = torch.tensor([220.0, 660.0, 1980.0, 5940.0])  # tone frequency (Hz) of each class
 
 
 def tiny_guide(**overrides) -> GuideTransformer:
@@ -17,14 +17,16 @@ def tiny_guide(**overrides) -> GuideTransformer:
     return GuideTransformer(GuideConfig(**values), AudioEncoderConfig(n_mels=16, audio_hidden=32, audio_channel_dim=16))
 
 
-def loudness_task(batch: int, seconds: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """audio (B, seconds * 48000, 2) of noise whose loudness class changes every second, and tokens
-    (B, seconds * 2): per keyframe [class of channel 0, class of channel 1] in that second."""
+def pitch_task(batch: int, seconds: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """audio (B, seconds * 48000, 2) of tones whose pitch class changes every second, each channel of each
+    item at a random level (-40..0 dBFS: the front end is level-invariant, so only the pitch can tell the
+    class), and tokens (B, seconds * 2): per keyframe [class of channel 0, class of channel 1] in that second."""
     g = torch.Generator().manual_seed(seed)
     classes = torch.randint(4, (batch, seconds, 2), generator=g)
-    amplitude = LOUDNESS[classes].repeat_interleave(SAMPLE_RATE, dim=1)
-    audio = amplitude * torch.randn(batch, seconds * SAMPLE_RATE, 2, generator=g)
-    return audio, classes.reshape(batch, -1)
+    frequency = PITCHES[classes].repeat_interleave(SAMPLE_RATE, dim=1)
+    phase = 2 * torch.pi * torch.cumsum(frequency / SAMPLE_RATE, dim=1)
+    level = 10 ** (-2 * torch.rand(batch, 1, 2, generator=g))
+    return level * torch.sin(phase), classes.reshape(batch, -1)
 
 
 def test_top_p_tiny_is_argmax_and_zero_temperature_is_greedy():
@@ -55,7 +57,7 @@ def test_temperature_sharpens_the_distribution():
 def test_generate_length_range_determinism_and_single_audio_encoding():
     torch.manual_seed(0)
     model = tiny_guide().eval()
-    audio, _ = loudness_task(2, 3, seed=0)
+    audio, _ = pitch_task(2, 3, seed=0)
     calls = []
     model.audio_encoder.register_forward_hook(lambda *args: calls.append(1))
     tokens = model.generate(audio, 3, generator=torch.Generator().manual_seed(5))
@@ -73,7 +75,7 @@ def test_generate_length_range_determinism_and_single_audio_encoding():
 def test_greedy_generation_agrees_with_teacher_forced_logits():
     torch.manual_seed(0)
     model = tiny_guide().eval()
-    audio, _ = loudness_task(2, 3, seed=1)
+    audio, _ = pitch_task(2, 3, seed=1)
     tokens = model.generate(audio, 3, temperature=0.0)
     logits = model(tokens, model.encode_audio(audio))
     assert torch.equal(logits.argmax(-1), tokens)
@@ -83,7 +85,7 @@ def test_greedy_generation_agrees_with_teacher_forced_logits():
 def test_cached_generation_steps_give_the_teacher_forced_logits(padded):
     torch.manual_seed(0)
     model = tiny_guide(layers=3).eval()
-    audio, _ = loudness_task(2, 4, seed=3)
+    audio, _ = pitch_task(2, 4, seed=3)
     frame_mask = None
     if padded:  # the second row's last 50 frames are padding
         frame_mask = torch.ones(2, audio.shape[1] // SAMPLES_PER_FRAME, dtype=torch.bool)
@@ -99,7 +101,7 @@ def test_cached_generation_steps_give_the_teacher_forced_logits(padded):
 def test_causal_mask_future_tokens_do_not_change_past_logits():
     torch.manual_seed(0)
     model = tiny_guide().eval()
-    audio, tokens = loudness_task(2, 3, seed=2)
+    audio, tokens = pitch_task(2, 3, seed=2)
     cond = model.encode_audio(audio)
     changed = tokens.clone()
     changed[:, 3] = (changed[:, 3] + 1) % 4
@@ -111,7 +113,7 @@ def test_causal_mask_future_tokens_do_not_change_past_logits():
 def test_audio_changes_logits_and_condition_dropout_follows_seeds():
     torch.manual_seed(0)
     model = tiny_guide(cond_drop_prob=0.5).eval()
-    (audio, tokens), (other_audio, _) = loudness_task(1, 2, seed=3), loudness_task(1, 2, seed=4)
+    (audio, tokens), (other_audio, _) = pitch_task(1, 2, seed=3), pitch_task(1, 2, seed=4)
     logits = model(tokens, model.encode_audio(audio))
     assert not torch.allclose(logits, model(tokens, model.encode_audio(other_audio)), atol=1e-4)
     cond = model.encode_audio(audio.expand(32, -1, -1))
@@ -129,13 +131,13 @@ def test_loss_falls_and_tokens_follow_the_audio():
     torch.manual_seed(0)
     model = tiny_guide()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-    held_audio, held_tokens = loudness_task(32, 2, seed=10_000)
+    held_audio, held_tokens = pitch_task(32, 2, seed=10_000)
     model.eval()
     with torch.no_grad():
         first = model.loss(held_tokens, held_audio, torch.arange(32))[1]
     model.train()
     for step in range(150):
-        audio, tokens = loudness_task(8, 2, seed=step)
+        audio, tokens = pitch_task(8, 2, seed=step)
         loss, metrics = model.loss(tokens, audio, torch.arange(8) + 8 * step)
         optimizer.zero_grad()
         loss.backward()
@@ -154,7 +156,7 @@ def test_loss_falls_and_tokens_follow_the_audio():
 def test_token_mask_excludes_padding_from_the_loss():
     torch.manual_seed(0)
     model = tiny_guide().eval()
-    audio, tokens = loudness_task(2, 3, seed=5)
+    audio, tokens = pitch_task(2, 3, seed=5)
     mask = torch.ones_like(tokens, dtype=torch.bool)
     mask[1, 4:] = False
     other = tokens.clone()

@@ -133,12 +133,12 @@ RUN_KINDS = {"face": "face diffusion model", "pose": "body diffusion model"}  # 
 def run_kind(config: dict[str, Any]) -> str | None:
     """What the run of a flat config (args.json) trained: "face diffusion model", "body diffusion model",
     "guide transformer", "VQ-VAE", "lip regressor"; None when the keys say nothing (e.g. a toy run)."""
-    if config.get("data_format") in RUN_KINDS:
-        return RUN_KINDS[config["data_format"]]
     if "resume_pth" in config and "audio_layers" in config:
         return "guide transformer"
     if {"codebook_size", "depth", "emb_width"} <= set(config):
         return "VQ-VAE"
+    if config.get("data_format") in RUN_KINDS:
+        return RUN_KINDS[config["data_format"]]
     if "lip_vertices" in config:
         return "lip regressor"
     return None

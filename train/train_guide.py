@@ -119,20 +119,26 @@ def token_frequencies(vq: ResidualVQVAE, dataset: SocialDataset) -> torch.Tensor
 @torch.no_grad()
 def evaluate_guide(model: GuideTransformer, vq: ResidualVQVAE, dataset: SocialDataset, frequencies: torch.Tensor,
                    batch_size: int = 16) -> dict[str, float]:
-    """Teacher-forced ce, unigram_ce, gain, accuracy, top5 and argmax_deg over every window of `dataset`, the
-    unigram from `frequencies` (depth, codebook_size) of `token_frequencies` (module docstring)."""
+    """Teacher-forced ce, unigram_ce, gain (and gain_l<level> per residual level), accuracy, top5 and
+    argmax_deg over every window of `dataset`, the unigram from `frequencies` (depth, codebook_size) of
+    `token_frequencies` (module docstring)."""
     device = next(model.parameters()).device
     angles = torch.as_tensor(rotation_dims(dataset.nfeats), device=device)
     log_unigram = frequencies.log().float().to(device)
     ce_sum = unigram_sum = correct = top5 = count = 0.0
+    level_gain, level_count = torch.zeros(vq.cfg.depth, dtype=torch.float64), torch.zeros(vq.cfg.depth)
     errors = []
     for batch, tokens, token_mask in dataset_tokens(vq, dataset, batch_size):
         audio, frame_mask = batch["audio"].to(device), batch["mask"].to(device)
         keyframes, keyframe_mask = (x.to(device) for x in keyframes_and_mask(batch))
         logits = model(tokens, model.encode_audio(audio, frame_mask)).float()
-        ce_sum += float(F.cross_entropy(logits[token_mask], tokens[token_mask], reduction="sum"))
-        levels = torch.arange(tokens.shape[1], device=device) % vq.cfg.depth
-        unigram_sum -= float(log_unigram[levels, tokens][token_mask].sum())
+        token_ce = F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none")  # (B, K * depth)
+        ce_sum += float(token_ce[token_mask].sum())
+        levels = (torch.arange(tokens.shape[1], device=device) % vq.cfg.depth).expand_as(tokens)
+        token_unigram = -log_unigram[levels, tokens]
+        unigram_sum += float(token_unigram[token_mask].sum())
+        level_gain.index_add_(0, levels[token_mask].cpu(), (token_unigram - token_ce)[token_mask].double().cpu())
+        level_count.index_add_(0, levels[token_mask].cpu(), torch.ones(int(token_mask.sum())))
         predicted = logits.argmax(-1)
         correct += float((predicted == tokens)[token_mask].sum())
         top5 += float((logits.topk(5, dim=-1).indices == tokens[..., None]).any(-1)[token_mask].sum())
@@ -141,7 +147,9 @@ def evaluate_guide(model: GuideTransformer, vq: ResidualVQVAE, dataset: SocialDa
         raw = [dataset.normalizer.denormalize(x.double(), "pose") for x in (decoded, keyframes)]
         errors.append((raw[0] - raw[1])[keyframe_mask][:, angles].abs())
     return {"ce": ce_sum / count, "unigram_ce": unigram_sum / count, "gain": (unigram_sum - ce_sum) / count,
-            "accuracy": correct / count, "top5": top5 / count, "argmax_deg": float(torch.cat(errors).mean().rad2deg())}
+            "accuracy": correct / count, "top5": top5 / count, "argmax_deg": float(torch.cat(errors).mean().rad2deg()),
+            **{f"gain_l{level}": float(level_gain[level] / level_count[level].clamp_min(1))
+               for level in range(vq.cfg.depth)}}
 
 
 def check_vq_match(guide_cfg: GuideConfig, vq: ResidualVQVAE, vq_file: Path) -> None:

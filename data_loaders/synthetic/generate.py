@@ -37,10 +37,13 @@ SCENE_STREAM = 0  # tag of the scenes' random streams (persons.STYLE_STREAM tags
 
 @dataclass(frozen=True)
 class Preset:
-    """Size of a data set: conversation pairs (2 persons each), scenes per pair, scene length range (s)."""
+    """Size of a data set: conversation pairs (2 persons each), scenes per pair, scene length range (s), and
+    whether scene styles vary (`persons.scene_styles`; the tiny test set keeps one engaged English style, so
+    that its 2 training scenes teach what its other scenes show)."""
     pairs: int
     scenes: int
     seconds: tuple[float, float]
+    varied_styles: bool = True
 
     @property
     def hours(self) -> float:
@@ -48,7 +51,7 @@ class Preset:
         return self.pairs * self.scenes * sum(self.seconds) / 2 / 3600
 
 
-PRESETS = {"tiny": Preset(pairs=1, scenes=8, seconds=(6.0, 8.0)),
+PRESETS = {"tiny": Preset(pairs=1, scenes=8, seconds=(6.0, 8.0), varied_styles=False),
            "default": Preset(pairs=2, scenes=24, seconds=(110.0, 150.0))}
 
 
@@ -75,6 +78,7 @@ class SceneTask:
     seconds: tuple[float, float]
     styles: tuple[PersonStyle, PersonStyle]
     folders: tuple[Path, Path]
+    varied_styles: bool = True
 
 
 def scene_name(index: int, count: int) -> str:
@@ -87,7 +91,7 @@ def make_scene(task: SceneTask) -> int:
     seeds = np.random.SeedSequence([task.seed, SCENE_STREAM, task.pair, task.scene]).spawn(7)
     length_rng, style_rng, speech_rng, *person_rngs = (np.random.default_rng(s) for s in seeds)
     frames = int(round(length_rng.uniform(*task.seconds) * FPS))
-    scenes = scene_styles(style_rng)
+    scenes = scene_styles(style_rng, task.varied_styles)
     tracks = record_conversation(speech_rng, frames * SAMPLES_PER_FRAME, tuple(s.voice for s in scenes),
                                  tuple(s.speaks() for s in scenes), tuple(s.backchannel_rate for s in scenes),
                                  tuple(s.pause_scale for s in scenes))
@@ -132,7 +136,8 @@ def generate_dataset(config: SyntheticConfig) -> tuple[list[Path], float]:
     folders = [Path(config.out) / style.name for style in styles]
     _prepare_folders(folders, config.overwrite)
     tasks = [SceneTask(config.seed, pair, scene, scene_name(scene, preset.scenes), preset.seconds,
-                       (styles[2 * pair], styles[2 * pair + 1]), (folders[2 * pair], folders[2 * pair + 1]))
+                       (styles[2 * pair], styles[2 * pair + 1]), (folders[2 * pair], folders[2 * pair + 1]),
+                       preset.varied_styles)
              for pair in range(preset.pairs) for scene in range(preset.scenes)]
     workers = min(config.workers or os.cpu_count() or 1, len(tasks))
     frames = _run(tasks, workers, config.progress)

@@ -48,6 +48,7 @@ VOICE_VARIANTS = HUMAN_VARIANTS + OTHER_VARIANTS  # every variant of espeak-ng 1
 ENGLISH_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan")
 OTHER_LANGUAGES = ("de", "fr", "es", "it", "pt", "nl", "zh")
 ATTITUDES = ("engaged", "reserved")
+STEADY_ENERGY = 0.7  # the energy of every scene when styles do not vary (the tiny test preset)
 BACKCHANNEL_RATE = {"engaged": 0.7, "reserved": 0.15}
 LISTENER_NOD_RATE = {"engaged": 0.95, "reserved": 0.3}
 STYLE_STREAM = 1  # tag that separates the styles' random streams from the scenes' (generate.SCENE_STREAM)
@@ -148,9 +149,10 @@ def scene_voice(rng: np.random.Generator, language: str, energy: float) -> Voice
                  pitch_range=PITCH_RANGES[span], word_gap=int(rng.integers(0, 5)))
 
 
-def scene_styles(rng: np.random.Generator) -> tuple[SceneStyle, SceneStyle]:
+def scene_styles(rng: np.random.Generator, varied: bool = True) -> tuple[SceneStyle, SceneStyle]:
     """The styles of both persons of a pair in one scene: a shared language in 80 % of the scenes (English in
-    70 % of those), energies, attitudes and pause lengths drawn for each."""
+    70 % of those), energies, attitudes and pause lengths drawn for each. Not `varied`: one style for every
+    scene, English, engaged and energy STEADY_ENERGY for both (the voices and pauses still drawn)."""
     def language() -> str:
         return "en" if rng.random() < 0.7 else OTHER_LANGUAGES[rng.integers(len(OTHER_LANGUAGES))]
     shared = language()
@@ -158,7 +160,10 @@ def scene_styles(rng: np.random.Generator) -> tuple[SceneStyle, SceneStyle]:
     for _ in range(2):
         spoken = shared if rng.random() < 0.8 else language()
         energy = float(rng.uniform(0.0, 1.0))
-        styles.append(SceneStyle(energy=energy, attitude=ATTITUDES[rng.integers(2)], language=spoken,
+        attitude = ATTITUDES[rng.integers(2)]
+        if not varied:
+            spoken, energy, attitude = "en", STEADY_ENERGY, "engaged"
+        styles.append(SceneStyle(energy=energy, attitude=attitude, language=spoken,
                                  voice=scene_voice(rng, spoken, energy),
                                  pause_scale=float(rng.uniform(0.6, 1.8) * (1.2 - 0.4 * energy))))
     return styles[0], styles[1]
