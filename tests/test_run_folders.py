@@ -60,7 +60,7 @@ def test_diffusion_trainer_paths_of_the_wrong_kind(runs, tmp_path, flag, kind, h
 
 
 def test_guide_trainer_and_samplers_refuse_folders_of_the_wrong_kind(runs, tmp_path):
-    with pytest.raises(ValueError, match=rf"{runs['lip']}: holds a lip regressor run .*not a VQ-VAE"):
+    with pytest.raises(SystemExit, match=rf"--resume_pth: {runs['lip']}: holds a lip regressor run .*not a VQ-VAE"):
         train_guide.main(TRAIN + AUDIO + WINDOW + ["--data_root", str(runs["person"]), "--resume_pth",
                                                    str(runs["lip"]), "--save_dir", str(tmp_path / "guide")])
     assert not (tmp_path / "guide").exists()
