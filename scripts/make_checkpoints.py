@@ -2,8 +2,8 @@
 
     python scripts/make_checkpoints.py [--data_root PERSON_DIR] [--run_dir runs/small] [--out checkpoints]
 
-1. trains every model of size "small" with `bash scripts/train_all.sh small RUN_DIR PERSON_DIR` (about 40
-   minutes on 2 CPU cores; without --data_root it first generates the synthetic `default` preset into
+1. trains every model of size "small" with `bash scripts/train_all.sh small RUN_DIR PERSON_DIR` (about 1.5
+   hours on 2 CPU cores; without --data_root it first generates the synthetic `default` preset into
    RUN_DIR/dataset and trains on SYN001; a finished run is not trained again);
 2. exports each run's newest model file into OUT/{lip,face,vq,guide,pose}/ as a portable folder:
    - model{step:09d}.pt with the floating-point weights stored as float16 (half the size; load_state_dict
@@ -43,9 +43,11 @@ MODELS = ("lip", "face", "vq", "guide", "pose")  # training order of scripts/tra
 WITH_STATS = ("face", "pose")  # diffusion models: sampling reads data_stats.pth beside the model file
 PORTABLE_PATHS = {"lip_model_path": "../lip", "resume_pth": "../vq", "guide_vq_path": "../vq", "save_dir": ".",
                   "data_root": ""}
-# sampling.json of the diffusion models: the original's README settings (face guidance 10, body 2) with our
-# sampler and step count
-RECOMMENDED = {"face": {"guidance_param": 10.0, "sampler": "dpmpp2m", "timestep_respacing": "ddim20"},
+# sampling.json of the diffusion models: our sampler and step count; body guidance 2 as the original's README;
+# face guidance 2.5, not its 10: on the real dev recordings (scripts/bench_real_speech.py, clean copies of 5
+# files) the small face model at 10 pushes codes to 7-8 training stds, out of the avatar's ranges in 33-75 % of
+# frames, median lip-sync r 0.16; at 2.5: 2-4 stds, 23-47 %, r 0.27
+RECOMMENDED = {"face": {"guidance_param": 2.5, "sampler": "dpmpp2m", "timestep_respacing": "ddim20"},
                "pose": {"guidance_param": 2.0, "sampler": "dpmpp2m", "timestep_respacing": "ddim20"}}
 
 

@@ -4,7 +4,7 @@
 #
 #   bash scripts/train_all.sh [small|full] [RUN_DIR] [PERSON_DIR]
 #
-#   small       the shipped checkpoints/ (a few MB each, about an hour on 2 CPU cores; see SMALL_* below)
+#   small       the shipped checkpoints/ (a few MB each, about 1.5 hours on 2 CPU cores; see SMALL_* below)
 #   full        the original's model sizes and step counts (the trainers' defaults; days on one GPU)
 #   RUN_DIR     where the runs go: RUN_DIR/{lip,face,vq,guide,pose} (default runs/<size>)
 #   PERSON_DIR  a person folder in the official format (default: RUN_DIR/dataset/SYN001, generated here
@@ -13,6 +13,8 @@
 # Every run resumes where it stopped (train/loop.py), so rerunning the command continues an interrupted
 # training, and a larger step count continues a finished one. A2P_THREADS=N sets torch's threads (default:
 # one per core); on a CPU shared with other jobs use A2P_THREADS=1: oversubscribed cores run 10x slower.
+# A2P_STAGES picks stages (default "lip face vq guide pose"): two chains that do not depend on each other,
+# A2P_STAGES="lip face" and A2P_STAGES="vq guide pose", can run at once, one per core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -37,13 +39,13 @@ SMALL_DIFFUSION=(--latent_dim 128 --layers 4 --heads 4 --ff_size 256 --max_seq_l
 case "$SIZE" in
   small)
     LIP=(--lip_latent_dim 128 --lip_encoder_layers 1 --lip_decoder_layers 2 --lip_ff_size 256 --batch_size 16
-         --lr 5e-4 --ema_decay 0.99 --num_steps 400 "${SMALL_AUDIO[@]}" "${SMALL_TRAIN[@]}")
-    FACE=("${SMALL_DIFFUSION[@]}" --num_cond_layers 1 --num_steps 800 "${SMALL_TRAIN[@]}")
-    VQ=(--codebook_size 256 --depth 4 --emb_width 64 --batch_size 32 --num_steps 3000 --warm_up_iter 100
+         --lr 5e-4 --ema_decay 0.99 --num_steps 1200 "${SMALL_AUDIO[@]}" "${SMALL_TRAIN[@]}")
+    FACE=("${SMALL_DIFFUSION[@]}" --num_cond_layers 1 --num_steps 1200 "${SMALL_TRAIN[@]}")
+    VQ=(--codebook_size 256 --depth 4 --emb_width 64 --translation_weight 10 --batch_size 32 --num_steps 3000 --warm_up_iter 100
         --num_workers 0 --log_interval 100 --save_interval 1000000 --eval_interval 0 --keep_checkpoints 1)
     GUIDE=(--layers 4 --dim 64 --heads 4 --ff_size 256 --audio_layers 1 --max_seq_length 240 --batch_size 16
-           --lr 1e-3 --ema_decay 0.99 --num_steps 1000 "${SMALL_AUDIO[@]}" "${SMALL_TRAIN[@]}")
-    POSE=("${SMALL_DIFFUSION[@]}" --lambda_vel 2.0 --guide_vq_path "$RUN/vq" --num_steps 3000 "${SMALL_TRAIN[@]}")
+           --lr 1e-3 --ema_decay 0.99 --num_steps 2400 "${SMALL_AUDIO[@]}" "${SMALL_TRAIN[@]}")
+    POSE=("${SMALL_DIFFUSION[@]}" --lambda_vel 2.0 --guide_vq_path "$RUN/vq" --num_steps 1500 "${SMALL_TRAIN[@]}")
     ;;
   full)
     LIP=(); FACE=(); VQ=(); GUIDE=()
@@ -63,9 +65,11 @@ if [ ! -f "$PERSON/data_stats.pth" ]; then
   $PY -m data_loaders.synthetic --preset default --out "$RUN/dataset" --seed 0
 fi
 
-stage() {  # stage NAME MODULE ARGS...: one training run into $RUN/NAME, timed
+STAGES=" ${A2P_STAGES:-lip face vq guide pose} "
+stage() {  # stage NAME MODULE ARGS...: one training run into $RUN/NAME, timed, when NAME is in STAGES
   local name=$1 module=$2
   shift 2
+  [[ "$STAGES" == *" $name "* ]] || return 0
   echo "[train_all] $name: python -m $module $*"
   local start=$SECONDS
   $PY -m "$module" --save_dir "$RUN/$name" "$@"
@@ -77,4 +81,4 @@ stage face train.train_diffusion --data_format face --data_root "$PERSON" --lip_
 stage vq train.train_vq --data_root "$PERSON" "${VQ[@]}"
 stage guide train.train_guide --data_root "$PERSON" --resume_pth "$RUN/vq" "${GUIDE[@]}"
 stage pose train.train_diffusion --data_format pose --data_root "$PERSON" "${POSE[@]}"
-echo "[train_all] all models of size $SIZE in $RUN"
+echo "[train_all] stages${STAGES% } of size $SIZE in $RUN"
