@@ -49,7 +49,6 @@ MUSIC_RATE = 16_000  # Hz: the music is made at this rate (its notes and drums l
 SPEECH_FRAME = 2400  # samples (50 ms) of the frame RMS that `speech_level` takes the 95th percentile of
 
 
-
 @dataclass
 class AugmentConfig:
     """Channel effects on the training audio (data_loaders/augment.py)."""

@@ -221,7 +221,7 @@ def stereo_blocks(path: Path, info: AudioInfo, summary: ChannelSummary) -> Itera
     that is the same recording twice (then averaged), with the partner noise in channel 1, drawn block
     after block from one generator (the same values as one draw of the whole)."""
     rng = np.random.default_rng(PARTNER_NOISE_SEED)
-    as_mono = info.channels == 1 or summary.same
+    as_mono = info.channels == 1 or info.as_mono
     noise_std = summary.level * 10 ** (-PARTNER_NOISE_DB / 20)
     for block in file_blocks(path, info):
         if not as_mono:

@@ -184,8 +184,8 @@ def sample_inputs(sampler: MotionSampler, inputs: Inputs, settings: SamplingConf
         stored_keyframes = gt if kind == "face" else None  # the original stores the face ground truth here
     return Results(motions=motions.reshape(reps * samples, sampler.nfeats, 1, frames),
                    gt=None if gt is None else motion_rows(gt), audio=inputs.raw_audio,
-                   lengths=np.tile(inputs.lengths, reps), keyframes=stored_keyframes, scenes=inputs.scenes, starts=inputs.starts,
-                   num_samples=samples,
+                   lengths=np.tile(inputs.lengths, reps), keyframes=stored_keyframes, scenes=inputs.scenes,
+                   starts=inputs.starts, num_samples=samples,
                    num_repetitions=reps, data_format=kind, fps=FPS)
 
 

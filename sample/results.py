@@ -32,9 +32,9 @@ num_samples.
 
 `Results` holds these arrays (`audio` may also be a sample.audio_input.AudioOnDisk: long audio kept on
 disk); `save_results` writes one (atomically, pickle protocol 5: the arrays go to the file without a copy in
-memory, AudioOnDisk a block at a time; readers see plain arrays) after validating it, `load_results` reads and validates any
-results.npy, including the original's (missing own keys are inferred: the number of samples is the repeat
-period of the audio rows). Files are unpickled by utils/safe_load.py (numpy arrays and containers only: a
+memory, AudioOnDisk a block at a time; readers see plain arrays) after validating it, `load_results` reads
+and validates any results.npy, including the original's (missing own keys are inferred: the number of
+samples is the repeat period of the audio rows). Files are unpickled by utils/safe_load.py (numpy arrays and containers only: a
 crafted file cannot run code). Every error (`ResultsError`) names the file and what is wrong.
 """
 from __future__ import annotations

@@ -71,8 +71,9 @@ class SamplingConfig:
 
 class NormalizedAudio:
     """Raw audio (B, N, 2) float32 (un-normalised: a numpy array or a sample.audio_input.AudioOnDisk) seen as
-    normalised audio of the same shape, without a normalised copy of the whole: `audio[rows]` (a slice of rows) is the NormalizedAudio of those rows (a view),
-    `audio[rows, start:end]` is that part normalised, a float32 tensor (B', end - start, 2)."""
+    normalised audio of the same shape, without a normalised copy of the whole: `audio[rows]` (a slice of rows)
+    is the NormalizedAudio of those rows (a view), `audio[rows, start:end]` is that part normalised, a float32
+    tensor (B', end - start, 2)."""
 
     def __init__(self, raw: np.ndarray, normalizer: Normalizer):
         self.raw, self.normalizer = raw, normalizer
