@@ -572,7 +572,9 @@ def _eye_centre(skin: _SkinVertices, rest: np.ndarray, eye_side: float) -> np.nd
 # ---- the model -------------------------------------------------------------------------------------------
 class FaceModel:
     """Linear face: mean (Vf, 3), basis (Vf*3, 256) (float64, head frame, cm), faces (F, 3) int64, colors
-    (Vf, 3) float32 in [0, 1]; row 3v + a of the basis is coordinate a of vertex v."""
+    (Vf, 3) float32 in [0, 1]; row 3v + a of the basis is coordinate a of vertex v. The lip vertex set's rows
+    of both: lip_mean (L, 3) and lip_basis (3L, 256) (float64), so lip_vertices(code) = lip_mean + lip_basis @
+    code (sample/lip_constraint.py fits codes to vertices with them)."""
 
     def __init__(self, mean: np.ndarray, basis: np.ndarray, faces: np.ndarray, colors: np.ndarray):
         self.mean = torch.tensor(mean, dtype=torch.float64)
@@ -581,8 +583,8 @@ class FaceModel:
         self.colors = torch.tensor(colors, dtype=torch.float32)
         self.num_vertices = len(mean)
         lips = torch.from_numpy(LIP_VERTEX_INDICES.copy())
-        self._lip_mean = self.mean[lips]
-        self._lip_basis = self.basis.view(-1, 3, FACE_DIM)[lips].reshape(-1, FACE_DIM)
+        self.lip_mean = self.mean[lips]
+        self.lip_basis = self.basis.view(-1, 3, FACE_DIM)[lips].reshape(-1, FACE_DIM)
         self._converted: dict = {}
 
     def _on(self, name: str, like: torch.Tensor) -> torch.Tensor:
@@ -600,8 +602,8 @@ class FaceModel:
     def lip_vertices(self, code: torch.Tensor) -> torch.Tensor:
         """code (..., 256) -> the lip vertex set (..., L, 3), head frame, cm (only these rows are decoded)."""
         _check_code(code)
-        flat = code @ self._on("_lip_basis", code).T
-        return self._on("_lip_mean", code) + flat.view(*code.shape[:-1], len(LIP_VERTEX_INDICES), 3)
+        flat = code @ self._on("lip_basis", code).T
+        return self._on("lip_mean", code) + flat.view(*code.shape[:-1], len(LIP_VERTEX_INDICES), 3)
 
 
 def _check_code(code: torch.Tensor) -> None:

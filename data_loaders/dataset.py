@@ -2,7 +2,10 @@
 
 All scenes of the split are read once (through `data_loaders.validate.load_scene`), normalised with the
 person's `data_stats.pth` and kept in memory. With `augment` (training), a window's audio gets the channel
-effects of `data_loaders.augment` on its recorded (un-normalised) waveform, then is normalised again.
+effects of `data_loaders.augment` on its recorded (un-normalised) waveform, then is normalised again. With a
+feature bank (`use_feature_bank`, data_loaders/feature_bank.py), an item's audio is instead the window's
+log-mel cut from one of the bank's variants of its scene (with `augment` drawn from the item seed, else the
+recording), which every model's front end takes in place of the waveform.
 Scenes whose face frames are all missing are skipped (for face and pose, as the original). For face data, the
 normalised codes of missing frames are set to 0.
 
@@ -26,7 +29,8 @@ An item is a dict (T = max_seq_length, C = nfeats, padding is zeros in normalise
 | `motion`    | (T, C) float32       | normalised face codes or pose                                  |
 | `mask`      | (T,) bool            | frame < length                                                 |
 | `valid`     | (T,) bool            | mask and (face only) the face code is present                 |
-| `audio`     | (T*1600, 2) float32  | normalised waveform, channel 0 = person, 1 = partner          |
+| `audio`     | (T*1600, 2) float32  | normalised waveform, channel 0 = person, 1 = partner; with a   |
+|             | or (2, 4T, M) fp16   | feature bank its log-mel (model.mel), channels first           |
 | `keyframes` | (T//30, C) float32   | motion[::30] (1 fps guide poses)                               |
 | `lengths`   | () int64             | frames of the window                                           |
 | `seed`      | () int64             | the item's seed (all randomness of the loss is drawn from it)  |
@@ -84,6 +88,12 @@ class SocialDataset(torch.utils.data.Dataset):
         self.scene_lengths = np.array([len(scene.motion) for scene in self.scenes])
         self.scene_weights = self.scene_lengths / self.scene_lengths.sum()  # scene drawn proportionally to length
         self.windows = [] if self.random_windows else self._fixed_windows()
+        self.bank = None
+
+    def use_feature_bank(self, bank) -> None:
+        """Serve the audio of items from `bank` (a data_loaders.feature_bank.FeatureBank of this split), or the
+        waveform again with None."""
+        self.bank = bank
 
     def _load(self, scenes) -> list[_Scene]:
         pose_dim, face_dim = self.normalizer.dim("pose"), self.normalizer.dim("face")
@@ -160,20 +170,31 @@ class SocialDataset(torch.utils.data.Dataset):
         scene, size = self.scenes[index], self.max_seq_length
         motion = np.zeros((size, self.nfeats), np.float32)
         motion[:length] = scene.motion[start:start + length]
-        window = scene.audio[start * SAMPLES_PER_FRAME:(start + length) * SAMPLES_PER_FRAME]
+        audio = self._audio(index, start, length, rng)
+        mask = np.arange(size) < length
+        valid = mask.copy()
+        valid[:length] &= scene.valid[start:start + length]
+        return {"motion": torch.from_numpy(motion), "mask": torch.from_numpy(mask),
+                "valid": torch.from_numpy(valid), "audio": audio,
+                "keyframes": torch.from_numpy(motion[::KEYFRAME_STEP][:size // KEYFRAME_STEP].copy()),
+                "lengths": torch.tensor(length, dtype=torch.int64), "seed": torch.tensor(seed, dtype=torch.int64),
+                "scene": scene.name, "start": start}
+
+
+    def _audio(self, index: int, start: int, length: int, rng: np.random.Generator | None) -> torch.Tensor:
+        """The window's audio padded to max_seq_length frames (table above): waveform (T*1600, 2), or its
+        log-mel (2, 4T, M) from the feature bank; rng: the effects (or the bank variant) are drawn from it."""
+        size = self.max_seq_length
+        if self.bank is not None:
+            variant = 0 if rng is None else int(rng.integers(self.bank.variants))
+            return torch.from_numpy(self.bank.window(index, variant, start, length, size))
+        window = self.scenes[index].audio[start * SAMPLES_PER_FRAME:(start + length) * SAMPLES_PER_FRAME]
         if rng is not None:
             recorded = augment(self.normalizer.denormalize(window, "audio"), rng, self.babble)
             window = self.normalizer.normalize(recorded, "audio")
         audio = np.zeros((size * SAMPLES_PER_FRAME, 2), np.float32)
         audio[:length * SAMPLES_PER_FRAME] = window
-        mask = np.arange(size) < length
-        valid = mask.copy()
-        valid[:length] &= scene.valid[start:start + length]
-        return {"motion": torch.from_numpy(motion), "mask": torch.from_numpy(mask),
-                "valid": torch.from_numpy(valid), "audio": torch.from_numpy(audio),
-                "keyframes": torch.from_numpy(motion[::KEYFRAME_STEP][:size // KEYFRAME_STEP].copy()),
-                "lengths": torch.tensor(length, dtype=torch.int64), "seed": torch.tensor(seed, dtype=torch.int64),
-                "scene": scene.name, "start": start}
+        return torch.from_numpy(audio)
 
 
 def collate(items: list[dict]) -> dict:

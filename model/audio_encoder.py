@@ -4,6 +4,8 @@ Interface of every encoder (what the denoisers, the guide and the lip regressor 
     encoder = build_audio_encoder(cfg, channels)      # channels encoded: 2 (person, partner) or 1 (person)
     encoder.out_dim                                   # features per frame = channels * cfg.audio_channel_dim
     encoder(audio (B, T * 1600, C >= channels)) -> (B, T, out_dim)   the first `channels` channels are encoded
+    mel_conv also takes the log-mel of the waveform, (B, C, 4T, n_mels) as `model.mel` computes it (the training
+    feature bank, data_loaders/feature_bank.py), in place of the waveform
 
 Each channel is encoded separately with the SAME weights and the per-channel features are concatenated
 feature-wise in channel order [person | partner], as the original concatenates its vq-wav2vec features per
@@ -35,7 +37,7 @@ from torch import nn
 
 from data_loaders.format import SAMPLES_PER_FRAME
 from model.loudness import SPEECH_BAND_HZ, normalise_log_mel
-from model.mel import LogMel, mel_center_frequencies
+from model.mel import MEL_FRAMES_PER_VIDEO_FRAME, LogMel, mel_center_frequencies
 from model.wav2vec import VQWav2VecEncoder
 from utils.config import arg
 
@@ -80,15 +82,30 @@ class MelConvEncoder(nn.Module):
         )
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        """audio (B, T * 1600, C >= channels) 48 kHz waveform at any level -> (B, T, out_dim)."""
+        """audio (B, T * 1600, C >= channels) 48 kHz waveform at any level, or its log-mel (B, C, 4T, n_mels)
+        -> (B, T, out_dim)."""
+        mel = self._log_mel(audio) if audio.dim() == 3 else self._check_log_mel(audio)  # (B, C, 4T, n_mels)
+        batch, frames = len(mel), mel.shape[2] // MEL_FRAMES_PER_VIDEO_FRAME
+        mel = normalise_log_mel(mel, self.speech_bands)[:, :self.channels]
+        features = self.convs(mel.flatten(0, 1).transpose(1, 2)).transpose(1, 2)  # (B*channels, T, channel_dim)
+        return features.reshape(batch, self.channels, frames, -1).permute(0, 2, 1, 3).flatten(2)
+
+    def _log_mel(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, T * 1600, C) waveform -> (B, C, 4T, n_mels) log-mel."""
         batch, samples, given = audio.shape
         if given < self.channels or samples % SAMPLES_PER_FRAME:
             raise ValueError(f"audio encoder: expected audio (B, T * {SAMPLES_PER_FRAME}, >= {self.channels}), got "
                              f"{tuple(audio.shape)}; cut or pad the waveform to whole 30 fps frames")
-        mel = self.log_mel(audio.transpose(1, 2).reshape(batch * given, samples))  # (B*C, 4T, n_mels)
-        mel = normalise_log_mel(mel.unflatten(0, (batch, given)), self.speech_bands)[:, :self.channels]
-        features = self.convs(mel.flatten(0, 1).transpose(1, 2)).transpose(1, 2)  # (B*channels, T, channel_dim)
-        return features.reshape(batch, self.channels, samples // SAMPLES_PER_FRAME, -1).permute(0, 2, 1, 3).flatten(2)
+        return self.log_mel(audio.transpose(1, 2).reshape(batch * given, samples)).unflatten(0, (batch, given))
+
+    def _check_log_mel(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, C, 4T, n_mels) log-mel as given, in float32."""
+        bands = self.log_mel.filters.shape[0]
+        if mel.dim() != 4 or mel.shape[1] < self.channels or mel.shape[3] != bands or \
+                mel.shape[2] % MEL_FRAMES_PER_VIDEO_FRAME:
+            raise ValueError(f"audio encoder: expected log-mel (B, >= {self.channels}, 4T, {bands}), got "
+                             f"{tuple(mel.shape)}; make the feature bank with this model's --n_mels")
+        return mel.float()
 
 
 def vq_wav2vec_encoder(cfg: AudioEncoderConfig, channels: int = 2) -> VQWav2VecEncoder:

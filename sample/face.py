@@ -11,6 +11,11 @@ load too (train/original_layout.py), with their own lip regressor. Per call, the
 features, lip vertices, condition encoder layers) are computed ONCE for the B audio windows and reused by
 every denoising step and every repetition; classifier-free guidance runs conditional and unconditional rows
 in one batched pass (diffusion.guided_denoiser).
+
+With settings.lip_consistency "on" (the default), every step's clean estimate has its mouth held to the lip
+regressor's vertices (sample/lip_constraint.py). That needs a2p's reference face and a regressor of its lip
+vertices: `lip_constraint_unavailable` says why a model has none (an audio-only model, the original's
+models with their private face decoder), and such models sample unconstrained.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from data_loaders.format import SAMPLES_PER_FRAME
 from data_loaders.stats import Normalizer
 from model.denoiser import FiLMTransformer
 from model.lip_regressor import LipRegressor
+from sample.lip_constraint import LipConstraint, lip_constraint_for
 from sample.windows import SamplingConfig, WindowSample, repeat_rows, sample_window
 from train.checkpoint import resolve_recorded_path
 from train.train_diffusion import DiffusionModel, load_diffusion_model
@@ -35,10 +41,12 @@ class FaceSampler:
     output_suffix = ""
 
     def __init__(self, model: FiLMTransformer, lip: LipRegressor | None, normalizer: Normalizer, config: dict,
-                 device: torch.device):
+                 device: torch.device, lip_constraint: LipConstraint | None = None,
+                 lip_constraint_unavailable: str | None = None):
         self.model, self.lip, self.normalizer, self.config, self.device = model, lip, normalizer, config, device
         self.nfeats = model.cfg.nfeats
         self.window = int(config["max_seq_length"])
+        self.lip_constraint, self.lip_constraint_unavailable = lip_constraint, lip_constraint_unavailable
 
     @classmethod
     def from_model(cls, loaded: DiffusionModel, device: torch.device | str,
@@ -48,7 +56,11 @@ class FaceSampler:
         if loaded.config["data_format"] != "face":
             raise ValueError(f"{loaded.model_file}: a {loaded.config['data_format']!r} model, not a face model")
         lip = loaded.lip
-        if lip is None and loaded.model.cfg.lip_dim > 0:
+        if lip is not None:
+            return cls(loaded.model.to(device), lip, loaded.normalizer, loaded.config, torch.device(device),
+                       lip_constraint_unavailable="the original's face codes belong to its private face decoder, "
+                                                  "which a2p does not have: sampling without the lip constraint")
+        if loaded.model.cfg.lip_dim > 0:
             recorded = loaded.config.get("lip_model_path")
             lip_path = recorded and resolve_recorded_path(recorded, loaded.model_file)
             if not lip_path or not lip_path.exists():
@@ -59,7 +71,16 @@ class FaceSampler:
             if lip.num_vertices * 3 != loaded.model.cfg.lip_dim:
                 raise ValueError(f"{lip_path}: predicts {lip.num_vertices} lip vertices, but the face model "
                                  f"{loaded.model_file} takes lip_dim {loaded.model.cfg.lip_dim} = L*3")
-        return cls(loaded.model.to(device), lip, loaded.normalizer, loaded.config, torch.device(device))
+        if lip is None:
+            return cls(loaded.model.to(device), None, loaded.normalizer, loaded.config, torch.device(device),
+                       lip_constraint_unavailable=f"{loaded.model_file} hears the audio alone (no lip regressor): "
+                                                  f"sampling without the lip constraint")
+        constraint = lip_constraint_for(loaded.normalizer, lip.num_vertices, device)
+        unavailable = None if constraint is not None else (
+            f"{loaded.model_file}: its codes or lip vertices are not the reference face's: sampling without the "
+            f"lip constraint")
+        return cls(loaded.model.to(device), lip, loaded.normalizer, loaded.config, torch.device(device),
+                   constraint, unavailable)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu",
@@ -69,12 +90,13 @@ class FaceSampler:
         return cls.from_model(load_diffusion_model(path, device, options), device)
 
     @torch.no_grad()
-    def encode(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
-        """Condition dict of B rows for audio (B, T*1600, 2) normalised; mask (B, T) True = real frame."""
+    def encode(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[dict, torch.Tensor | None]:
+        """(condition dict of B rows, lip vertices (B, T, L, 3) in avatar units or None without a regressor)
+        for audio (B, T*1600, 2) normalised; mask (B, T) True = real frame."""
         audio = audio.to(self.device)
         mask = None if mask is None else mask.to(self.device)
-        lips = None if self.lip is None else self.lip.normalise(self.lip(audio, mask=mask))
-        return self.model.encode_condition(audio, lips, mask=mask)
+        lips = None if self.lip is None else self.lip(audio, mask=mask)
+        return self.model.encode_condition(audio, None if lips is None else self.lip.normalise(lips), mask=mask), lips
 
     @torch.no_grad()
     def sample(self, audio: torch.Tensor, settings: SamplingConfig, *, seeds: torch.Tensor,
@@ -82,10 +104,17 @@ class FaceSampler:
                known_mask: torch.Tensor | None = None, progress: bool = False) -> WindowSample:
         """R = settings.num_repetitions samples of each of the B audio windows: WindowSample(motion (R*B, T,
         256) normalised, rep-major; keyframes None). seeds (R*B,) noise seeds; known/known_mask: overlap to
-        inpaint (sample.windows)."""
-        cond = repeat_rows(self.encode(audio, mask), settings.num_repetitions)
+        inpaint (sample.windows); settings.lip_consistency "on" holds the mouth to the lip regressor where the
+        model has the constraint (module docstring)."""
+        cond, lips = self.encode(audio, mask)
+        cond = repeat_rows(cond, settings.num_repetitions)
+        project = None
+        if settings.lip_consistency == "on" and self.lip_constraint is not None:
+            target = torch.cat([lips] * settings.num_repetitions)
+            project = lambda x0: self.lip_constraint.project(x0, target)  # noqa: E731
         frames = audio.shape[1] // SAMPLES_PER_FRAME
         motion = sample_window(self.model, cond, settings, seeds, frames, known=known, known_mask=known_mask,
+                               project=project,
                                noise_schedule=self.config["noise_schedule"],
                                diffusion_steps=int(self.config["diffusion_steps"]), progress=progress)
         return WindowSample(motion)

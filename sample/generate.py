@@ -186,7 +186,18 @@ def sample_inputs(sampler: MotionSampler, inputs: Inputs, settings: SamplingConf
                    gt=None if gt is None else motion_rows(gt), audio=inputs.raw_audio,
                    lengths=np.tile(inputs.lengths, reps), keyframes=stored_keyframes, scenes=inputs.scenes,
                    starts=inputs.starts, num_samples=samples,
-                   num_repetitions=reps, data_format=kind, fps=FPS)
+                   num_repetitions=reps, data_format=kind, fps=FPS, sampling=sampling_record(sampler, settings))
+
+
+def sampling_record(sampler: MotionSampler, settings: SamplingConfig) -> dict:
+    """The settings results.npy records under 'sampling': lip_consistency for face models only, and
+    "unavailable" where the model has no lip constraint (sample/face.py)."""
+    record = dataclasses.asdict(settings)
+    if sampler.data_format != "face":
+        del record["lip_consistency"]
+    elif getattr(sampler, "lip_constraint", None) is None:
+        record["lip_consistency"] = "unavailable"
+    return record
 
 
 def report_face_range(results: Results, normalizer: Normalizer) -> None:
@@ -276,6 +287,8 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
         tqdm.write(f"[generate] rendering {given} instead of sampling (given for this model's data_format)")
         return Path(given)
     sampler = SAMPLER_TYPES[loaded.config["data_format"]].from_model(loaded, device, merged_dict(*configs))
+    if sampling_record(sampler, settings).get("lip_consistency") == "unavailable" and settings.lip_consistency == "on":
+        tqdm.write(f"[generate] {sampler.lip_constraint_unavailable}")
     window = gen.max_seq_length or sampler.window
     folder = check_writable_folder(Path(gen.output_dir) if gen.output_dir else default_output_dir(
         loaded.model_file, settings.seed, sampler.output_suffix, gen.audio))  # before the long work

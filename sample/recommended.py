@@ -1,6 +1,6 @@
 """A checkpoint folder's recommended sampling settings: `sampling.json` beside its args.json.
 
-    {"guidance_param": 10.0, "sampler": "dpmpp2m", "timestep_respacing": "ddim20"}
+    {"guidance_param": 10.0, "sampler": "dpmpp2m", "timestep_respacing": "ddim20", "lip_consistency": "on"}
 
 Keys are sample.generate's flag names (RECOMMENDABLE, fields of sample.windows.SamplingConfig), any subset;
 a folder without the file recommends nothing. Each model folder has its own (the face model's and the body
@@ -20,7 +20,7 @@ from pathlib import Path
 from sample.windows import SamplingConfig
 
 SAMPLING_FILE = "sampling.json"
-RECOMMENDABLE = ("guidance_param", "sampler", "timestep_respacing")
+RECOMMENDABLE = ("guidance_param", "sampler", "timestep_respacing", "lip_consistency")
 
 
 def checkpoint_folder(model_path: str | os.PathLike) -> Path:
@@ -39,6 +39,8 @@ def _check(values: object, source: Path) -> dict:
     samplers = typing.get_args(typing.get_type_hints(SamplingConfig)["sampler"])
     if "sampler" in values and values["sampler"] not in samplers:
         raise ValueError(f"{source}: sampler {values['sampler']!r} is none of {samplers}; {fix}")
+    if "lip_consistency" in values and values["lip_consistency"] not in ("on", "off"):
+        raise ValueError(f"{source}: lip_consistency {values['lip_consistency']!r} is neither \"on\" nor \"off\"; {fix}")
     if "guidance_param" in values and not isinstance(values["guidance_param"], (int, float)):
         raise ValueError(f"{source}: guidance_param {values['guidance_param']!r} is not a number; {fix}")
     if "timestep_respacing" in values and not isinstance(values["timestep_respacing"], str):

@@ -1,6 +1,6 @@
 """results.npy: what sample.generate writes, and what evaluation, rendering and BVH export read.
 
-A pickled dict saved in the .npy format (a 0-d object array), the original's layout (UPSTREAM 5.3) plus six
+A pickled dict saved in the .npy format (a 0-d object array), the original's layout (UPSTREAM 5.3) plus seven
 keys of ours. N = num_samples x num_repetitions sequences, ordered repetition-major: index = rep *
 num_samples + sample. C = 256 (face codes) or 104 (body pose), T frames at `fps`, all motion UN-normalised
 (raw units of the data set).
@@ -25,6 +25,10 @@ num_samples + sample. C = 256 (face codes) or 104 (body pose), T frames at `fps`
 | `num_repetitions` | int               |         | R (ours; inferred likewise)                                |
 | `data_format`     | "face" / "pose"   |         | ours; inferred from C for the original's files             |
 | `fps`             | int               |         | 30 (ours)                                                  |
+| `sampling`        | dict              |         | how the motion was sampled (ours): sampler,                |
+|                   |                   |         | timestep_respacing, guidance_param, num_repetitions, seed, |
+|                   |                   |         | lip_consistency ("on", "off", or "unavailable" for a model |
+|                   |                   |         | without the lip constraint); None in the original's files  |
 
 Readers take the audio of sequence `row` with `Results.audio_row(row)`, which serves both layouts. The
 original's readers index `audio` by sequence: for our files with more than one repetition they need row %
@@ -76,6 +80,7 @@ class Results:
     scenes: Optional[np.ndarray] = None
     starts: Optional[np.ndarray] = None
     fps: int = FPS
+    sampling: Optional[dict] = None
 
     @property
     def frames(self) -> int:
@@ -99,7 +104,8 @@ class Results:
         return {"motions": self.motions, "gt": self.gt, "audio": self.audio, "lengths": self.lengths,
                 "keyframes": self.keyframes, "scenes": self.scenes, "starts": self.starts,
                 "num_samples": self.num_samples,
-                "num_repetitions": self.num_repetitions, "data_format": self.data_format, "fps": self.fps}
+                "num_repetitions": self.num_repetitions, "data_format": self.data_format, "fps": self.fps,
+                "sampling": self.sampling}
 
 
 def motion_rows(motion: np.ndarray) -> np.ndarray:
@@ -148,6 +154,8 @@ def _check(results: Results, source: str) -> None:
              f"sample ({results.num_samples})")
     if not np.isfinite(m).all():
         fail("'motions' holds NaN or inf")
+    if results.sampling is not None and not isinstance(results.sampling, dict):
+        fail(f"'sampling' is a {type(results.sampling).__name__}; expected a dict of settings or None")
 
 
 def results_from_dict(stored: dict, source: str = "results") -> Results:
@@ -170,7 +178,8 @@ def results_from_dict(stored: dict, source: str = "results") -> Results:
     results = Results(motions=motions, audio=audio, num_samples=num_samples,
                       num_repetitions=int(stored.get("num_repetitions") or rows // max(num_samples, 1)),
                       lengths=np.full(rows, motions.shape[-1], np.int64) if lengths is None else np.asarray(lengths),
-                      data_format=str(data_format), fps=int(stored.get("fps", FPS)), **optional)
+                      data_format=str(data_format), fps=int(stored.get("fps", FPS)), sampling=stored.get("sampling"),
+                      **optional)
     _check(results, source)
     return results
 

@@ -67,6 +67,11 @@ class SamplingConfig:
                                      "unconditional, 1 = conditional without guidance, > 1 stronger audio "
                                      "following (original: 2.5 default, 10 face / 2 body in its README)")
     seed: int = arg(10, "seed of the starting noise (and of the test chunks' order)")
+    lip_consistency: Literal["on", "off"] = arg("on", "face: hold the mouth of every denoising step's clean "
+                                                      "estimate to the lip regressor's vertices (a least-squares "
+                                                      "fit of the mouth dims within their plausible ranges, "
+                                                      "sample/lip_constraint.py); the rest of the face stays the "
+                                                      "model's. Only for a2p's face models with a lip regressor")
 
 
 class NormalizedAudio:
@@ -139,6 +144,17 @@ def repeat_rows(cond: dict, repetitions: int) -> dict:
     return {key: None if value is None else torch.cat([value] * repetitions) for key, value in cond.items()}
 
 
+class ProjectedDenoiser:
+    """denoise_fn wrapper mapping every x0 prediction (B,T,C) through `project(x0_hat) -> x0_hat` (a constraint
+    such as sample.lip_constraint's; every sampler consumes x0_hat alone, so it works with each)."""
+
+    def __init__(self, denoise_fn, project):
+        self.denoise_fn, self.project = denoise_fn, project
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.project(self.denoise_fn(x_t, t).float())
+
+
 class InpaintingDenoiser:
     """denoise_fn wrapper imposing known frames on every x0 prediction (module docstring, step 2):
     x0_hat (B,T,C) -> w * known + (1 - w) * x0_hat, with known (B,T,C) normalised motion and known_mask w
@@ -154,10 +170,11 @@ class InpaintingDenoiser:
 
 
 def sample_window(model, cond: dict, settings: SamplingConfig, seeds: torch.Tensor, frames: int, *,
-                  known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None,
+                  known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None, project=None,
                   noise_schedule: str = "cosine", diffusion_steps: int = 1000, progress: bool = False) -> torch.Tensor:
     """(R*B, T, C) final x0 prediction of a denoiser `model(x_t, t, cond)` for an already repeated (R*B rows)
-    condition. CFG with settings.guidance_param in one batched pass (0: the null condition alone); with
+    condition. CFG with settings.guidance_param in one batched pass (0: the null condition alone); `project`
+    (x0 (R*B, T, C) -> x0), when given, constrains every x0 prediction (ProjectedDenoiser); then, with
     `known` and `known_mask` (R*B, T) bool or float weights, the known frames are inpainted. The denoiser
     runs under utils.device.autocast (bf16 on CUDA); the sampler's arithmetic stays float32."""
     rows, nfeats = len(seeds), model.cfg.nfeats
@@ -167,6 +184,8 @@ def sample_window(model, cond: dict, settings: SamplingConfig, seeds: torch.Tens
         denoise = lambda x_t, t: model(x_t, t, null)  # noqa: E731 (the unconditional model alone)
     else:
         denoise = guided_denoiser(model, cond, model.null_condition(cond), settings.guidance_param)
+    if project is not None:
+        denoise = ProjectedDenoiser(denoise, project)
     if known is not None:
         denoise = InpaintingDenoiser(denoise, known.to(device), known_mask.to(device))
     noise = per_sample_normal(seeds, (frames, nfeats), device=device)

@@ -107,6 +107,8 @@ class BenchConfig:
     variants: list[str] = arg(list(VARIANTS), f"copies to run, of {', '.join(VARIANTS)}")
     seed: int = arg(10, "seed of the sampling noise (one repetition) and of the added noise")
     steps: Optional[str] = arg(None, "denoising steps, e.g. ddim50 (default: each model folder's sampling.json)")
+    lip_consistency: Optional[str] = arg(None, "on / off: the face's lip constraint (default: the face folder's "
+                                               "sampling.json, else on)")
     max_seconds: float = arg(30.0, "use the first seconds of each file (0: whole files)")
     out: str = arg("", "folder for bench_real_speech.json and the PNG frames of the worst row")
     frames: int = arg(3, "PNG frames of the worst row rendered into --out (0: none)")
@@ -270,13 +272,15 @@ class Models:
         device = resolve_device(config.device)
         self.face = FaceSampler.load(folder / "face", device)
         self.body = BodySampler.load(folder / "pose", device, resume_trans=folder / "guide")
-        given = dict(timestep_respacing=config.steps, seed=config.seed, num_repetitions=1)
+        given = dict(timestep_respacing=config.steps, seed=config.seed, num_repetitions=1,
+                     lip_consistency=config.lip_consistency)
         self.face_settings = sampling_settings(folder / "face", **given)
         self.body_settings = sampling_settings(folder / "pose", **given)
 
     def describe(self) -> str:
-        return "; ".join(f"{name}: {s.sampler} {s.timestep_respacing} guidance {s.guidance_param:g}" for name, s in
-                         (("face", self.face_settings), ("body", self.body_settings)))
+        return "; ".join(f"{name}: {s.sampler} {s.timestep_respacing} guidance {s.guidance_param:g}{lips}"
+                         for name, s, lips in (("face", self.face_settings, f", lip constraint "
+                                                f"{self.face_settings.lip_consistency}"), ("body", self.body_settings, "")))
 
 
 def sample(sampler, settings, raws: list[np.ndarray]) -> tuple[np.ndarray, float]:

@@ -47,7 +47,8 @@ PORTABLE_PATHS = {"lip_model_path": "../lip", "resume_pth": "../vq", "guide_vq_p
 # face guidance 2.5, not its 10: on the real dev recordings (scripts/bench_real_speech.py, clean copies of 5
 # files) the small face model at 10 pushes codes to 7-8 training stds, out of the avatar's ranges in 33-75 % of
 # frames, median lip-sync r 0.16; at 2.5: 2-4 stds, 23-47 %, r 0.27
-RECOMMENDED = {"face": {"guidance_param": 2.5, "sampler": "dpmpp2m", "timestep_respacing": "ddim20"},
+RECOMMENDED = {"face": {"guidance_param": 2.5, "sampler": "dpmpp2m", "timestep_respacing": "ddim20",
+                        "lip_consistency": "on"},
                "pose": {"guidance_param": 2.0, "sampler": "dpmpp2m", "timestep_respacing": "ddim20"}}
 
 

@@ -4,7 +4,8 @@
 #
 #   bash scripts/train_all.sh [small|full] [RUN_DIR] [PERSON_DIR]
 #
-#   small       the shipped checkpoints/ (a few MB each, about 1.5 hours on 2 CPU cores; see SMALL_* below)
+#   small       the shipped checkpoints/ (a few MB each; hours on 2 CPU cores; train/recipes.py)
+#   small-gpu   the same small models on one GPU (larger batches, bf16)
 #   full        the original's model sizes and step counts (the trainers' defaults; days on one GPU)
 #   RUN_DIR     where the runs go: RUN_DIR/{lip,face,vq,guide,pose} (default runs/<size>)
 #   PERSON_DIR  a person folder in the official format (default: RUN_DIR/dataset/SYN001, generated here
@@ -27,35 +28,21 @@ if [ -n "${A2P_THREADS:-}" ]; then
   export OMP_NUM_THREADS=$A2P_THREADS MKL_NUM_THREADS=$A2P_THREADS
 fi
 
-# Small models: d 128, 4 layers, log-mel 64 + audio convs 64 wide; 8 s windows for the diffusion models and
-# the guide; a short, hot learning-rate schedule (warm-up 100 steps, cosine to 0) and a short EMA. The small
-# pose model sees its guide poses through the VQ-VAE in training (--guide_vq_path), as it does at sampling:
-# the decoded keyframes of a small codebook lose detail that a model trained on exact keyframes would copy.
-SMALL_AUDIO=(--n_mels 64 --audio_hidden 64 --audio_channel_dim 64)
-SMALL_TRAIN=(--num_workers 0 --warm_up_iter 100 --schedule cosine --log_interval 50
-             --save_interval 1000000 --eval_interval 0 --keep_checkpoints 1)
-SMALL_DIFFUSION=(--latent_dim 128 --layers 4 --heads 4 --ff_size 256 --max_seq_length 240 --min_seq_length 180
-                 --batch_size 8 --lr 5e-4 --ema_decay 0.99 "${SMALL_AUDIO[@]}")
+# The flags of every stage come from train/recipes.py (small: the shipped checkpoints; small-gpu: the same
+# models on one GPU; full: the original's sizes). Each stage is continued, not restarted, when run again.
 case "$SIZE" in
-  small)
-    LIP=(--lip_latent_dim 128 --lip_encoder_layers 1 --lip_decoder_layers 2 --lip_ff_size 256 --batch_size 16
-         --lr 5e-4 --ema_decay 0.99 --num_steps 1200 "${SMALL_AUDIO[@]}" "${SMALL_TRAIN[@]}")
-    FACE=("${SMALL_DIFFUSION[@]}" --num_cond_layers 1 --num_steps 1200 "${SMALL_TRAIN[@]}")
-    VQ=(--codebook_size 256 --depth 4 --emb_width 64 --translation_weight 10 --batch_size 32 --num_steps 3000 --warm_up_iter 100
-        --num_workers 0 --log_interval 100 --save_interval 1000000 --eval_interval 0 --keep_checkpoints 1)
-    GUIDE=(--layers 4 --dim 64 --heads 4 --ff_size 256 --audio_layers 1 --max_seq_length 240 --batch_size 16
-           --lr 1e-3 --ema_decay 0.99 --num_steps 2400 "${SMALL_AUDIO[@]}" "${SMALL_TRAIN[@]}")
-    POSE=("${SMALL_DIFFUSION[@]}" --lambda_vel 2.0 --guide_vq_path "$RUN/vq" --num_steps 1500 "${SMALL_TRAIN[@]}")
-    ;;
-  full)
-    LIP=(); FACE=(); VQ=(); GUIDE=()
-    POSE=(--lambda_vel 2.0)
-    ;;
+  small|small-gpu|full) ;;
   *)
-    echo "usage: bash scripts/train_all.sh [small|full] [RUN_DIR] [PERSON_DIR]" >&2
+    echo "usage: bash scripts/train_all.sh [small|small-gpu|full] [RUN_DIR] [PERSON_DIR]" >&2
     exit 2
     ;;
 esac
+flags() { $PY -m train.recipes "$SIZE" "$1" "$RUN"; }
+mapfile -t LIP < <(flags lip)
+mapfile -t FACE < <(flags face)
+mapfile -t VQ < <(flags vq)
+mapfile -t GUIDE < <(flags guide)
+mapfile -t POSE < <(flags pose)
 
 if [ ! -f "$PERSON/data_stats.pth" ]; then
   if [ "$PERSON" != "$RUN/dataset/SYN001" ]; then

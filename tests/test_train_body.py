@@ -164,7 +164,7 @@ def test_a_guide_whose_vq_is_gone_fails_naming_the_missing_file(base, tmp_path):
 def test_guide_takes_the_vocabulary_from_its_vq_and_rejects_conflicting_flags(base, tmp_path):
     vq_dir = str(trained_vq(base).save_dir)
     common = ["--resume_pth", vq_dir, "--data_root", str(synthetic_person(base)), "--save_dir", str(tmp_path)]
-    _, data, guide_cfg, _ = parse_args(common)
+    _, data, guide_cfg, _, _ = parse_args(common)
     assert (guide_cfg.codebook_size, guide_cfg.depth) == (TINY_VQ["codebook_size"], TINY_VQ["depth"])
     assert data.resume_pth == vq_dir
     with pytest.raises(ValueError, match=r"--codebook_size 1024 conflicts with the VQ-VAE .*model000000400\.pt"):

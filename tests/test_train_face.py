@@ -18,6 +18,7 @@ from filelock import FileLock
 
 from avatar.parameters import FACE_INDEX
 from data_loaders.dataset import SocialDataset
+from data_loaders.feature_bank import FeatureBankConfig
 from data_loaders.format import SAMPLES_PER_FRAME
 from data_loaders.synthetic.audio_features import loudness_db, speech_envelope
 from data_loaders.synthetic.face import JAW_FLOOR_DB, JAW_LAG, JAW_RANGE_DB
@@ -198,8 +199,9 @@ def test_pose_model_trains_with_guide_keyframes(synthetic_person, tmp_path):
 
 
 def test_every_trainer_flag_is_explained():
-    for configs in ([TrainConfig, train_diffusion.DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig],
-                    [TrainConfig, train_lip.LipDataConfig, LipRegressorConfig, AudioEncoderConfig]):
+    for configs in ([TrainConfig, train_diffusion.DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig,
+                     FeatureBankConfig],
+                    [TrainConfig, train_lip.LipDataConfig, LipRegressorConfig, AudioEncoderConfig, FeatureBankConfig]):
         for action in build_parser(configs)._actions:
             assert action.help and len(action.help) > 15, action.dest
 
@@ -214,9 +216,9 @@ def test_model_size_defaults_follow_the_data_format():
 def test_the_original_readme_training_command_lines_parse():
     common = ["--data_root", "dataset/PXB184", "--batch_size", "4", "--heads", "8", "--timestep_respacing", "",
               "--max_seq_length", "600"]
-    _, data, face, _ = train_diffusion.parse_args(common + ["--dataset", "social", "--data_format", "face",
+    _, data, face, _, _ = train_diffusion.parse_args(common + ["--dataset", "social", "--data_format", "face",
                                                            "--layers", "8"])
-    _, pose_data, pose, _ = train_diffusion.parse_args(common + ["--lambda_vel", "2.0", "--add_frame_cond", "1",
+    _, pose_data, pose, _, _ = train_diffusion.parse_args(common + ["--lambda_vel", "2.0", "--add_frame_cond", "1",
                                                                 "--data_format", "pose", "--layers", "6",
                                                                 "--cond_mask_prob", "0.3"])
     assert data.data_format == "face" and face.layers == 8 and not face.use_guide and face.cond_drop_prob == 0.2

@@ -28,6 +28,12 @@ original logged running means since step 0); every `save_interval` steps and at 
 `model{step:09d}.pt` and `opt{step:09d}.pt` (train/checkpoint.py), keeping every model file and the newest
 `keep_checkpoints` opt files.
 
+Fine-tuning (`--init_from PATH`): a run that starts (nothing to resume) loads the weights the trainer's
+`init_weights(path) -> state_dict` reads from PATH (every trainer passes its own checkpoint loader, so a2p's
+runs and the original's released files both work), strictly: a checkpoint of another architecture is
+refused with one line naming both. The optimiser, learning-rate schedule (warm-up included) and step count
+start fresh; the EMA starts from the loaded weights; args.json records init_from.
+
 save_dir rules: a fresh or empty folder starts a run. A folder holding a run (args.json or checkpoints) is
 continued from its newest opt file (`--resume`, the default), provided it is a run of the same kind
 (train.checkpoint.run_kind: a VQ-VAE trainer never continues a lip regressor's run) and the settings of
@@ -56,7 +62,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal, Optional
 
 import numpy as np
 import torch
@@ -109,6 +115,10 @@ class TrainConfig:
     eval_interval: int = arg(5000, "steps between evaluations, for trainers that evaluate (0: only at the end; "
                                    "alias: the original's --eval_iter)", aliases=("--eval_iter",))
     keep_checkpoints: int = arg(3, "newest opt*.pt resume files kept; every model*.pt is kept (0: keep all)")
+    init_from: Optional[str] = arg(None, "fine-tune: start a new run from the weights of this checkpoint (a "
+                                         "model*.pt or run folder of this trainer's architecture, a2p's or the "
+                                         "original's released files) with a fresh optimiser, schedule and step "
+                                         "count; ignored when save_dir's run is resumed")
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -309,7 +319,11 @@ class TrainLoop:
 
     def __init__(self, model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], tuple[torch.Tensor, dict]],
                  dataset, cfg: TrainConfig, collate_fn: Callable | None = None, configs_to_save: Iterable = (),
-                 eval_fn: Callable[[torch.nn.Module, int], dict[str, float]] | None = None):
+                 eval_fn: Callable[[torch.nn.Module, int], dict[str, float]] | None = None,
+                 configs_to_record: Iterable = (), init_weights: Callable[[str], dict] | None = None):
+        """configs_to_save: settings recorded in args.json that a resumed run must share (model, data);
+        configs_to_record: recorded only (e.g. where the audio features come from); init_weights: the
+        trainer's reader of --init_from (module docstring)."""
         check_config(cfg)
         self.cfg = cfg
         self.save_dir = Path(cfg.save_dir)
@@ -321,11 +335,13 @@ class TrainLoop:
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.trainable, lr=cfg.lr, betas=tuple(cfg.betas),
                                            weight_decay=cfg.weight_decay)
-        self.configs = (cfg, *configs_to_save)
+        self.configs = (cfg, *configs_to_save, *configs_to_record)
         self.config_dict = _json_safe(merged_dict(*self.configs))
         self.step = 0
         self._check_save_dir(_json_safe(merged_dict(*configs_to_save)))
         resume_state = self._load_resume_state()
+        if resume_state is None and cfg.init_from:
+            self._init_from(cfg.init_from, init_weights)
         self._prepare_save_dir()
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         if resume_state is not None and self.ema is not None and resume_state["ema"] is not None:
@@ -334,6 +350,7 @@ class TrainLoop:
         self.losses: list[float] = []
         self.last_metrics: dict[str, float] = {}
         self.last_eval: dict[str, float] = {}
+        self.samples_per_sec = float("nan")
         self._metric_names: list[str] | None = None
         self._pending: list[torch.Tensor] = []
         self._interval_rows: list[np.ndarray] = []
@@ -420,11 +437,28 @@ class TrainLoop:
             tqdm.write(f"[train] resuming from {path} at step {self.step}")
         return state
 
+    def _init_from(self, path: str, init_weights: Callable[[str], dict] | None) -> None:
+        """Load --init_from's weights into the model, strictly (module docstring)."""
+        if init_weights is None:
+            raise ValueError(f"--init_from {path}: this trainer cannot start from a checkpoint")
+        state = init_weights(path)
+        try:
+            self.model.load_state_dict(state)
+        except RuntimeError as error:
+            detail = " ".join(str(error).split())[:300]
+            raise ValueError(f"--init_from {path}: its weights do not fit this run's {type(self.model).__name__} "
+                             f"(another architecture or size: {detail}); give the same model flags as that run "
+                             f"or another checkpoint") from error
+        if is_main_process():
+            tqdm.write(f"[train] starting from the weights of {path} (fresh optimiser and schedule)")
+
     # ----------------------------------------------------------------------------------------- training
 
     def run(self) -> dict[str, Any]:
         """Train up to cfg.num_steps. Returns {"step", "start_step", "losses" (the global mean loss of each
-        step run here), "metrics" (means over the last log interval), "eval" (last eval_fn result)}."""
+        step run here), "metrics" (means over the last log interval), "eval" (last eval_fn result),
+        "samples_per_sec" (training windows per second over the last log interval, evaluation and saving
+        excluded)}."""
         cfg, start_step = self.cfg, self.step
         sampler = StepSeedSampler(cfg.seed, cfg.batch_size, start_step=start_step, rank=self.dist.rank,
                                   world_size=self.dist.world_size, num_steps=cfg.num_steps)
@@ -462,7 +496,7 @@ class TrainLoop:
             if self._owns_process_group:
                 cleanup()
         return {"step": self.step, "start_step": start_step, "losses": self.losses,
-                "metrics": self.last_metrics, "eval": self.last_eval}
+                "metrics": self.last_metrics, "eval": self.last_eval, "samples_per_sec": self.samples_per_sec}
 
     def _train_step(self, batch: Any) -> None:
         cfg = self.cfg
@@ -528,7 +562,7 @@ class TrainLoop:
         self._interval_rows = []
         self.last_metrics = dict(zip(self._metric_names, rows.mean(axis=0).tolist()))
         now = time.perf_counter()
-        samples_per_sec = len(rows) * self.cfg.batch_size / max(now - self._interval_start, 1e-9)
+        self.samples_per_sec = len(rows) * self.cfg.batch_size / max(now - self._interval_start, 1e-9)
         self._interval_start = now
         if writer is None:
             return
@@ -537,7 +571,7 @@ class TrainLoop:
         writer.add_scalar("Train/lr", learning_rate(self.cfg, self.step - 1), self.step)
         writer.add_scalar("Train/param_norm", torch.linalg.vector_norm(
             torch.stack([p.detach().float().norm() for p in self.trainable])).item(), self.step)
-        writer.add_scalar("Train/samples_per_sec", samples_per_sec, self.step)
+        writer.add_scalar("Train/samples_per_sec", self.samples_per_sec, self.step)
 
     def _evaluate(self, writer: SummaryWriter | None) -> None:
         """eval_fn on the main process with the EMA weights; the other processes wait."""

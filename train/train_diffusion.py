@@ -40,6 +40,7 @@ import torch
 
 from data_loaders.augment import AugmentConfig
 from data_loaders.dataset import SocialDataset, collate
+from data_loaders.feature_bank import FeatureBankConfig, attach_feature_bank
 from data_loaders.format import STATS_FILE, FormatError
 from data_loaders.stats import Normalizer, load_stats
 from diffusion import GaussianDiffusion
@@ -152,13 +153,13 @@ def validation(loss: DiffusionLoss, dataset: SocialDataset):
 
 
 def parse_args(argv: list[str] | None = None) -> tuple:
-    """(TrainConfig, DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig); model defaults from the
-    preset of --data_format (flags still win)."""
+    """(TrainConfig, DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig, FeatureBankConfig); model
+    defaults from the preset of --data_format (flags still win)."""
     peek = argparse.ArgumentParser(add_help=False)
     peek.add_argument("--data_format", default=DiffusionDataConfig.data_format)
     data_format = peek.parse_known_args(argv)[0].data_format
     defaults = denoiser_preset(data_format) if data_format in ("face", "pose") else {}
-    return parse_config([TrainConfig, DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig], argv,
+    return parse_config([TrainConfig, DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig, FeatureBankConfig], argv,
                         defaults=defaults, description=(
                             "Train the face or body diffusion model (FiLM transformer denoiser, x0 prediction) on "
                             "a person folder. Model sizes default to the original's for --data_format; --nfeats "
@@ -167,7 +168,7 @@ def parse_args(argv: list[str] | None = None) -> tuple:
 
 def main(argv: list[str] | None = None) -> dict:
     """Parse the flags, train, return TrainLoop.run()'s summary."""
-    train_cfg, data_cfg, model_cfg, audio_cfg = parse_args(argv)
+    train_cfg, data_cfg, model_cfg, audio_cfg, bank_cfg = parse_args(argv)
     if not data_cfg.data_root:
         raise SystemExit("--data_root is required: a person folder in the official format, e.g. dataset/SYN001")
     if data_cfg.lip_model_path and data_cfg.data_format != "face":
@@ -189,6 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
     train_set = SocialDataset(data_cfg.data_root, "train", data_cfg.data_format,
                               max_seq_length=data_cfg.max_seq_length, min_seq_length=data_cfg.min_seq_length,
                               augment=data_cfg.augment)
+    attach_feature_bank(train_set, bank_cfg, audio_cfg)
     val_set = SocialDataset(data_cfg.data_root, "val", data_cfg.data_format, max_seq_length=data_cfg.max_seq_length,
                             min_seq_length=data_cfg.min_seq_length, random_windows=False)
     model_cfg = dataclasses.replace(model_cfg, nfeats=train_set.nfeats,
@@ -197,7 +199,9 @@ def main(argv: list[str] | None = None) -> dict:
     loss = DiffusionLoss(GaussianDiffusion(data_cfg.diffusion_steps, data_cfg.noise_schedule), data_cfg.lambda_vel,
                          lip, guide_vq)
     loop = TrainLoop(model, loss, train_set, train_cfg, collate_fn=collate,
-                     configs_to_save=(data_cfg, model_cfg, audio_cfg), eval_fn=validation(loss, val_set))
+                     configs_to_save=(data_cfg, model_cfg, audio_cfg), eval_fn=validation(loss, val_set),
+                     configs_to_record=(bank_cfg,),
+                     init_weights=lambda path: load_diffusion_model(path).model.state_dict())
     if is_main_process():
         shutil.copyfile(Path(data_cfg.data_root) / STATS_FILE, Path(train_cfg.save_dir) / STATS_FILE)
     return loop.run()

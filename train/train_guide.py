@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader
 
 from data_loaders.augment import AugmentConfig
 from data_loaders.dataset import SocialDataset, collate
+from data_loaders.feature_bank import FeatureBankConfig, attach_feature_bank
 from model.audio_encoder import AudioEncoderConfig
 from model.guide import GuideConfig, GuideTransformer
 from model.vqvae import ResidualVQVAE, tokens_from_indices
@@ -161,7 +162,7 @@ def check_vq_match(guide_cfg: GuideConfig, vq: ResidualVQVAE, vq_file: Path) -> 
 
 
 def train_guide(train_cfg: TrainConfig, data_cfg: GuideDataConfig, guide_cfg: GuideConfig,
-                audio_cfg: AudioEncoderConfig) -> dict:
+                audio_cfg: AudioEncoderConfig, bank_cfg: FeatureBankConfig = FeatureBankConfig()) -> dict:
     """Train as configured (module docstring); returns TrainLoop.run()'s summary."""
     if not data_cfg.resume_pth:
         raise ValueError("--resume_pth is required: the VQ-VAE checkpoint (model*.pt or save_dir of "
@@ -169,6 +170,7 @@ def train_guide(train_cfg: TrainConfig, data_cfg: GuideDataConfig, guide_cfg: Gu
     vq, _, vq_file = load_vq(data_cfg.resume_pth)
     check_vq_match(guide_cfg, vq, vq_file)
     dataset = keyframe_dataset(data_cfg, "train", data_cfg.augment)
+    attach_feature_bank(dataset, bank_cfg, audio_cfg)
     data_cfg = dataclasses.replace(data_cfg, resume_pth=str(vq_file), data_root=str(Path(data_cfg.data_root).resolve()))
     if dataset.nfeats != vq.cfg.nfeats:
         raise ValueError(f"the poses of {data_cfg.data_root} have {dataset.nfeats} parameters but the VQ-VAE "
@@ -180,7 +182,8 @@ def train_guide(train_cfg: TrainConfig, data_cfg: GuideDataConfig, guide_cfg: Gu
     loop = TrainLoop(model, GuideLoss(vq), dataset, train_cfg, collate_fn=collate,
                      configs_to_save=(data_cfg, guide_cfg, audio_cfg),
                      eval_fn=lambda model, step: evaluate_guide(model, vq, val_set, frequencies,
-                                                                train_cfg.batch_size))
+                                                                train_cfg.batch_size),
+                     configs_to_record=(bank_cfg,), init_weights=lambda path: load_guide(path).model.state_dict())
     return loop.run()
 
 
@@ -208,7 +211,8 @@ def load_guide(path: str | os.PathLike, device: torch.device | str = "cpu", opti
 
 
 def parse_args(argv: list[str] | None = None) -> tuple:
-    """(TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig); --codebook_size and --depth default
+    """(TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig, FeatureBankConfig); --codebook_size and
+    --depth default
     to those of the VQ-VAE named by --resume_pth (a missing one ends the command with a one-line message);
     --gn turns gradient clipping at 1.0 back on after --grad_clip 0."""
     peek = argparse.ArgumentParser(add_help=False)
@@ -221,13 +225,13 @@ def parse_args(argv: list[str] | None = None) -> tuple:
         except (FileNotFoundError, ValueError) as error:
             raise SystemExit(f"--resume_pth: {error}") from None
         defaults.update(codebook_size=vq_config.get("codebook_size"), depth=vq_config.get("depth"))
-    train_cfg, data_cfg, guide_cfg, audio_cfg = parse_config(
-        [TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig], argv, defaults=defaults,
+    train_cfg, data_cfg, guide_cfg, audio_cfg, bank_cfg = parse_config(
+        [TrainConfig, GuideDataConfig, GuideConfig, AudioEncoderConfig, FeatureBankConfig], argv, defaults=defaults,
         description="Train the guide transformer: audio -> the VQ tokens of 1 fps body poses (sampled with "
                     "nucleus sampling by sample.generate --resume_trans).")
     if data_cfg.gn and not train_cfg.grad_clip:
         train_cfg = dataclasses.replace(train_cfg, grad_clip=1.0)
-    return train_cfg, data_cfg, guide_cfg, audio_cfg
+    return train_cfg, data_cfg, guide_cfg, audio_cfg, bank_cfg
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -24,6 +24,7 @@ import torch
 from avatar.face import lip_vertices
 from data_loaders.augment import AugmentConfig
 from data_loaders.dataset import SocialDataset, collate
+from data_loaders.feature_bank import FeatureBankConfig, attach_feature_bank
 from data_loaders.stats import Normalizer
 from model.audio_encoder import AudioEncoderConfig
 from model.lip_regressor import LipRegressor, LipRegressorConfig, resolve_lip_vertices
@@ -101,8 +102,9 @@ def load_lip_regressor(path: str | os.PathLike, device: torch.device | str = "cp
 
 def main(argv: list[str] | None = None) -> dict:
     """Parse the flags, train, return TrainLoop.run()'s summary."""
-    train_cfg, data_cfg, lip_cfg, audio_cfg = parse_config(
-        [TrainConfig, LipDataConfig, LipRegressorConfig, AudioEncoderConfig], argv, defaults=DEFAULTS,
+    train_cfg, data_cfg, lip_cfg, audio_cfg, bank_cfg = parse_config(
+        [TrainConfig, LipDataConfig, LipRegressorConfig, AudioEncoderConfig, FeatureBankConfig], argv,
+        defaults=DEFAULTS,
         description="Train the audio-to-lip-vertex regressor (input of the face diffusion model) on a person "
                     "folder; writes args.json and model/opt checkpoints into --save_dir.")
     if not data_cfg.data_root:
@@ -112,12 +114,14 @@ def main(argv: list[str] | None = None) -> dict:
     seed_everything(train_cfg.seed)
     train_set = SocialDataset(data_cfg.data_root, "train", "face", data_cfg.max_seq_length, data_cfg.min_seq_length,
                               augment=data_cfg.augment)
+    attach_feature_bank(train_set, bank_cfg, audio_cfg)
     val_set = SocialDataset(data_cfg.data_root, "val", "face", data_cfg.max_seq_length, data_cfg.min_seq_length,
                             random_windows=False)
     model = LipRegressor(lip_cfg, audio_cfg)
     model.set_target_stats(*target_statistics(train_set))
     loop = TrainLoop(model, lip_loss(train_set.normalizer), train_set, train_cfg, collate_fn=collate,
-                     configs_to_save=(data_cfg, lip_cfg, audio_cfg), eval_fn=lip_evaluation(val_set))
+                     configs_to_save=(data_cfg, lip_cfg, audio_cfg), eval_fn=lip_evaluation(val_set),
+                     configs_to_record=(bank_cfg,), init_weights=lambda path: load_lip_regressor(path).state_dict())
     return loop.run()
 
 

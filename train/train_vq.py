@@ -151,7 +151,8 @@ def train_vq(train_cfg: TrainConfig, data_cfg: KeyframeDataConfig, vq_cfg: VQCon
     seed_everything(train_cfg.seed)
     model = ResidualVQVAE(vq_cfg)
     loop = TrainLoop(model, vq_loss, dataset, train_cfg, collate_fn=collate, configs_to_save=(data_cfg, vq_cfg),
-                     eval_fn=lambda model, step: evaluate_vq(model, val_set, train_cfg.batch_size))
+                     eval_fn=lambda model, step: evaluate_vq(model, val_set, train_cfg.batch_size),
+                     init_weights=lambda path: load_vq(path)[0].state_dict())
     return loop.run()
 
 
