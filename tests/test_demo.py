@@ -35,6 +35,7 @@ from train import train_diffusion, train_guide, train_lip
 from train.loop import TrainConfig
 from train.train_vq import KeyframeDataConfig, train_vq
 from visualize.export_bvh import read_bvh
+from visualize.export_gltf import read_extras
 from visualize.video import probe
 
 pytestmark = pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",  # gradio's pandas
@@ -99,17 +100,34 @@ def test_run_gives_a_video_per_sample_results_bvh_and_face_csv(checkpoints, spee
         assert (info["frames"], info["width"], info["height"], info["has_audio"]) == (frames, 2 * SIZE, SIZE, True)
         assert info["audio_duration"] == pytest.approx(SECONDS, abs=0.03)
     names = [p.name for p in out.files]
-    assert names == ["face_results.npy", "body_results.npy", "sample00.bvh", "sample00_face.csv", "sample01.bvh",
-                     "sample01_face.csv"]
+    assert names == ["face_results.npy", "body_results.npy", "sample00.bvh", "sample00_face.csv", "sample00.glb",
+                     "sample01.bvh", "sample01_face.csv", "sample01.glb"]
+    assert out.scene == out.files[4] and read_extras(out.scene)["persons"] == ["person"]
     face, body = load_results(out.files[0]), load_results(out.files[1])
     for results, dims in ((face, 256), (body, 104)):
         assert (results.num_samples, results.num_repetitions, results.frames) == (1, 2, frames)
         assert results.motions.shape[1] == dims and results.gt is None
     assert np.array_equal(face.audio, body.audio)
     for rep in range(2):
-        assert np.allclose(read_bvh(out.files[2 + 2 * rep]), body.motion(rep, 0), atol=1e-5)
-        assert len(out.files[3 + 2 * rep].read_text().splitlines()) == frames + 1
+        assert np.allclose(read_bvh(out.files[2 + 3 * rep]), body.motion(rep, 0), atol=1e-5)
+        assert len(out.files[3 + 3 * rep].read_text().splitlines()) == frames + 1
     assert "2 sample(s) of 2.0 s" in out.message
+
+
+def test_both_persons_give_videos_of_the_two_and_the_partners_files(checkpoints, speech, tmp_path):
+    demo = Demo.load(demo_config(checkpoints, tmp_path))
+    out = demo.run(str(speech), num_samples=1, top_p=0.9, both=True)
+    assert [p.name for p in out.videos] == ["sample00_rep00_both.mp4"]
+    info = probe(out.videos[0])
+    assert (info["frames"], info["width"], info["height"], info["has_audio"]) == (int(SECONDS * FPS), 2 * SIZE,
+                                                                                 2 * SIZE, True)
+    assert [p.name for p in out.files] == ["face_results.npy", "body_results.npy", "partner_face_results.npy",
+                                           "partner_body_results.npy", "sample00.bvh", "sample00_face.csv",
+                                           "sample00.glb"]
+    face, partner_face = load_results(out.files[0]), load_results(out.files[2])
+    assert np.array_equal(partner_face.audio[0], face.audio[0][:, ::-1])  # the partner hears the channels swapped
+    assert read_extras(out.scene)["persons"] == ["person", "partner"]
+    assert "of both persons" in out.message
 
 
 def test_sampling_settings_are_the_folders_unless_given(checkpoints, tmp_path):
