@@ -7,7 +7,8 @@ plus the files to download: face and body results.npy (sample/results.py), and p
 avatar with body and face animation, for Blender, Unity, three.js); the first sample's .glb plays in an
 interactive 3D view on the page. "Both persons" also animates the conversation partner (channel 1) with the
 same models from the channels swapped (sample/partner.py): the videos then show the two facing each other
-above their face close-ups, the .glb files hold both, and the partner's results.npy files join the downloads.
+above their face close-ups (one video per sample: the grid shows one person), the .glb files hold both, and the
+partner's results.npy files join the downloads.
 
 Checkpoints: DIR holds one training --save_dir per model (args.json and model*.pt; the newest is used):
 

@@ -217,6 +217,8 @@ def check_config(gen: GenerateConfig, settings: SamplingConfig, plot: PlotConfig
             raise SystemExit(f"{flag} is for the conversation partner: add --both")
     if partner.both and plot.render_gt:
         raise SystemExit("--both has no ground truth of the partner to render: leave out --render_gt")
+    if partner.both and plot.grid:
+        raise SystemExit("--grid shows one person's repetitions: leave it out with --both (one video per repetition)")
     if not gen.model_path:
         raise SystemExit("--model_path is required: a model*.pt of a train.train_diffusion run (or its save_dir)")
     for name, value in (("num_samples", gen.num_samples), ("batch_size", gen.batch_size),
@@ -245,7 +247,7 @@ def render(plot: PlotConfig, data_format: str, results_path: Path, progress: boo
     if both:
         partners = dict(partner_body_results=body and partner_path(body), partner_face_results=face and partner_path(face))
     return render_results(body_results=body, face_results=face, out_dir=results_path.parent,
-                          render_gt=plot.render_gt, grid=plot.grid and not plot.render_gt and not both,
+                          render_gt=plot.render_gt, grid=plot.grid and not plot.render_gt,
                           size=plot.render_size, progress=progress, **partners)
 
 
