@@ -245,7 +245,8 @@ def render(plot: PlotConfig, data_format: str, results_path: Path, progress: boo
     face = results_path if data_format == "face" else (plot.face_codes or None)
     partners = {}
     if both:
-        partners = dict(partner_body_results=body and partner_path(body), partner_face_results=face and partner_path(face))
+        partners = dict(partner_body_results=body and partner_path(body),
+                        partner_face_results=face and partner_path(face))
     return render_results(body_results=body, face_results=face, out_dir=results_path.parent,
                           render_gt=plot.render_gt, grid=plot.grid and not plot.render_gt,
                           size=plot.render_size, progress=progress, **partners)

@@ -9,9 +9,11 @@ import torch
 
 from avatar.skeleton import JOINT_INDEX, forward_kinematics
 from data_loaders.synthetic.speech_events import voice_activity
+from data_loaders.stats import Normalizer, load_stats
+from sample.generate import Inputs
 from sample.generate import main as generate
 from sample.metrics import mouth_openings
-from sample.partner import PARTNER_RESULTS
+from sample.partner import PARTNER_RESULTS, partner_inputs
 from sample.results import ResultsError, load_results
 from visualize.conversation import placements
 from visualize.conversation_view import ConversationView, side_camera
@@ -55,20 +57,35 @@ def test_partner_hears_the_channels_swapped_and_draws_its_own_noise(both_faces):
     assert not np.allclose(partner.motions, person.motions)
 
 
+def test_partner_inputs_of_the_test_split_swap_the_channels_and_drop_the_persons_ground_truth():
+    normalizer = Normalizer(load_stats(REPO / "checkpoints" / "face"))
+    raw = np.random.default_rng(0).normal(0, 0.1, (2, 3200, 2)).astype(np.float32)
+    inputs = Inputs(torch.zeros(2, 3200, 2), raw, np.array([2, 2]), torch.zeros(2, 2, 256), None,
+                    np.array(["scene01", "scene02"]), np.array([0, 60]))
+    partner = partner_inputs(inputs, normalizer)
+    assert np.array_equal(partner.raw_audio[..., 0], raw[..., 1]) and np.array_equal(partner.raw_audio[..., 1],
+                                                                                      raw[..., 0])
+    torch.testing.assert_close(partner.audio, normalizer.normalize(torch.from_numpy(raw[..., ::-1].copy()), "audio"))
+    assert partner.gt is None and partner.scenes is None and partner.starts is None
+    assert np.array_equal(partner.lengths, inputs.lengths)
+
+
 def test_each_mouth_moves_with_its_own_voice_and_rests_while_the_other_speaks(both_faces):
     ratios = mouth_ratios(both_faces)
     print("mouth opening own speech / other's speech:", {k: [round(r, 1) for r in v] for k, v in ratios.items()})
     assert min(min(values) for values in ratios.values()) >= MOUTH_RATIO
 
 
-def test_flags_of_the_partner_need_both_and_the_same_kind_of_model(both_faces, tmp_path):
+def test_flags_of_the_partner_need_both_and_the_same_kind_of_model(tmp_path):
+    face = str(REPO / "checkpoints" / "face")
     with pytest.raises(SystemExit, match="--partner_model_path is for the conversation partner: add --both"):
-        generate(["--model_path", str(REPO / "checkpoints" / "face"), "--partner_model_path", "x"])
+        generate(["--model_path", face, "--partner_model_path", "x"])
+    with pytest.raises(SystemExit, match="--grid shows one person's repetitions: leave it out with --both"):
+        generate(["--model_path", face, "--both", "--grid"])
     with pytest.raises(SystemExit, match="--partner_model_path .*pose is a pose model, but --model_path .*face is a "
                                          "face model"):
-        generate(["--model_path", str(REPO / "checkpoints" / "face"), "--audio", str(EXAMPLE), "--both",
-                  "--partner_model_path", str(REPO / "checkpoints" / "pose"), "--num_repetitions", "1",
-                  "--output_dir", str(tmp_path), "--device", "cpu", "--no-progress"])
+        generate(["--model_path", face, "--audio", str(EXAMPLE), "--both", "--partner_model_path",
+                  str(REPO / "checkpoints" / "pose"), "--output_dir", str(tmp_path), "--device", "cpu"])
 
 
 def test_the_side_camera_sees_the_person_on_the_left_and_the_partner_on_the_right():

@@ -38,7 +38,6 @@ scaled to metres) and the morph-weighted face equals avatar.face.decode, both to
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +55,7 @@ from utils.cli import run_cli
 from utils.config import arg, build_parser, from_dict
 from utils.files import atomic_write
 from visualize.conversation import Placement, placements
-from visualize.export_bvh import has_key, load_motion
+from visualize.export_bvh import face_codes_of, load_motion
 
 CM_TO_M = 0.01
 HEAD = JOINT_INDEX["head"]
@@ -301,12 +300,7 @@ def read_extras(path: str | Path) -> dict:
 def _person(name: str, body: str, face: str, index: int) -> PersonMotion:
     """A person from its body file and face file (empty: the body file's 'face' entry, else neutral)."""
     poses = load_motion(body, index, POSE_DIM, "body poses")
-    face_source = face or (body if has_key(body, "face") else "")
-    key = "motions" if face else "face"
-    codes = load_motion(face_source, index, FACE_DIM, "face codes", key=key) if face_source else None
-    if codes is not None and len(codes) != len(poses):
-        raise ValueError(f"{face_source}: {len(codes)} face frames, but {body} has {len(poses)} pose frames")
-    return PersonMotion(name, poses, codes)
+    return PersonMotion(name, poses, face_codes_of(body, face, index, len(poses))[0])
 
 
 def main(argv=None) -> Path:
@@ -324,7 +318,7 @@ def main(argv=None) -> Path:
     write_gltf(out, persons, config.face_dims, config.audio or None)
     frames = len(persons[0].poses)
     print(f"wrote {out}: {len(persons)} person(s), {frames} frames ({frames / FPS:.1f} s) at {FPS} fps, "
-          f"{NUM_JOINTS} joints, {config.face_dims} face morph targets; {json.dumps(target_names(config.face_dims)[:3])}...")
+          f"{NUM_JOINTS} joints, {config.face_dims} face morph targets")
     return out
 
 
