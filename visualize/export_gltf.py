@@ -28,7 +28,7 @@ What the file holds (one scene; glTF's frame is the avatar's: y up, the front fa
   translation, and the face's morph weights = the leading --face_dims dims of the face code clamped to the
   avatar's plausible ranges (avatar.face.clamp_face_code: what the videos show). The default is the 12 named
   dims; the detail dims 12..255 move the skin by about 0.1 cm RMS, and --face_dims 256 exports them all
-  (some 13 MB more per person). With every dim exported the face equals avatar.face.decode exactly;
+  (some 12 MB more per person). With every dim exported the face equals avatar.face.decode exactly;
 - asset.extras.a2p: fps, frames, duration_s, the audio file (--audio, else null), the persons' names and
   the morph target names.
 
