@@ -3,7 +3,12 @@
 On the page (gradio) a person uploads or records speech, picks the number of samples (1-10) and the sample
 diversity (the guide transformer's nucleus top-p), and gets one video per sample (or one grid video of all)
 plus the files to download: face and body results.npy (sample/results.py), and per sample a BVH of the body
-(visualize.export_bvh) and a CSV of the named face dims.
+(visualize.export_bvh), a CSV of the named face dims and a glTF 2.0 .glb (visualize.export_gltf: the skinned
+avatar with body and face animation, for Blender, Unity, three.js); the first sample's .glb plays in an
+interactive 3D view on the page. "Both persons" also animates the conversation partner (channel 1) with the
+same models from the channels swapped (sample/partner.py): the videos then show the two facing each other
+above their face close-ups (one video per sample: the grid shows one person), the .glb files hold both, and the
+partner's results.npy files join the downloads.
 
 Checkpoints: DIR holds one training --save_dir per model (args.json and model*.pt; the newest is used):
 
@@ -55,6 +60,7 @@ from sample.audio_input import AudioInfo, AudioInputError, audio_file_info
 from sample.body import BodySampler
 from sample.face import FaceSampler
 from sample.generate import GenerateConfig, Inputs, audio_file_inputs, sample_inputs
+from sample.partner import PARTNER_SEED_OFFSET, partner_inputs
 from sample.recommended import sampling_settings
 from sample.results import Results, save_results
 from sample.windows import NormalizedAudio, SamplingConfig
@@ -64,6 +70,7 @@ from utils.cli import run_cli
 from utils.config import arg, parse_config
 from utils.device import resolve_device
 from visualize.export_bvh import write_bvh, write_face_csv
+from visualize.export_gltf import PERSON_NAMES, PersonMotion, write_gltf
 from visualize.render_results import render_results
 
 REPO = Path(__file__).resolve().parent.parent
@@ -115,12 +122,13 @@ class CheckpointsMissing(RuntimeError):
 
 
 class DemoOutput(NamedTuple):
-    """What one request produced: videos (mp4 paths, in display order), files to download, a status line, and
-    the request's folder holding them."""
+    """What one request produced: videos (mp4 paths, in display order), files to download, a status line, the
+    request's folder holding them, and the .glb the 3D view shows (the first sample's)."""
     videos: list[Path]
     files: list[Path]
     message: str
     folder: Path
+    scene: Path
 
 
 def model_folders(folder: str | Path) -> dict[str, Path]:
@@ -171,23 +179,37 @@ class Demo:
         return cls(face, body, config)
 
     def sample(self, sampler: FaceSampler | BodySampler, inputs: Inputs, num_samples: int,
-               settings: SamplingConfig) -> Results:
-        """num_samples repetitions of the one audio sample `inputs` (normalised for `sampler`), as results.npy."""
+               settings: SamplingConfig, partner: bool = False) -> Results:
+        """num_samples repetitions of the one audio sample `inputs` (normalised for `sampler`), as results.npy;
+        partner: the conversation partner's (channels swapped, its own noise seed; sample/partner.py)."""
         settings = dataclasses.replace(settings, num_repetitions=num_samples)
+        if partner:
+            inputs = partner_inputs(inputs, sampler.normalizer)
+            settings = dataclasses.replace(settings, seed=settings.seed + PARTNER_SEED_OFFSET)
         return sample_inputs(sampler, inputs, settings, GenerateConfig(progress=False), sampler.window)
 
     @staticmethod
-    def write_files(folder: Path, face: Results, body: Results, num_samples: int) -> list[Path]:
-        """The downloads of a request: face and body results.npy, per sample a BVH and a face CSV."""
-        files = [save_results(folder / "face_results.npy", face), save_results(folder / "body_results.npy", body)]
+    def write_files(folder: Path, persons: list[tuple[Results, Results]], num_samples: int) -> list[Path]:
+        """The downloads of a request: face and body results.npy (the partner's too), per sample a BVH and a
+        face CSV of the person and a .glb of everyone. persons: (face, body) of the person[, the partner]."""
+        files = []
+        for name, (face, body) in zip(("", "partner_"), persons):
+            files += [save_results(folder / f"{name}face_results.npy", face),
+                      save_results(folder / f"{name}body_results.npy", body)]
+        face, body = persons[0]
         for rep in range(num_samples):
             write_bvh(folder / f"sample{rep:02d}.bvh", body.motion(rep, 0))
             write_face_csv(folder / f"sample{rep:02d}_face.csv", face.motion(rep, 0))
-            files += [folder / f"sample{rep:02d}.bvh", folder / f"sample{rep:02d}_face.csv"]
+            motions = [PersonMotion(name, b.motion(rep, 0), f.motion(rep, 0)) for name, (f, b) in zip(PERSON_NAMES,
+                                                                                                      persons)]
+            files += [folder / f"sample{rep:02d}.bvh", folder / f"sample{rep:02d}_face.csv",
+                      write_gltf(folder / f"sample{rep:02d}.glb", motions)]
         return files
 
-    def run(self, audio_path: str, num_samples: int = 3, top_p: float = 0.97, grid: bool = False) -> DemoOutput:
-        """Sample, render and export one request (module docstring). Videos: one per sample, or the grid."""
+    def run(self, audio_path: str, num_samples: int = 3, top_p: float = 0.97, grid: bool = False,
+            both: bool = False) -> DemoOutput:
+        """Sample, render and export one request (module docstring). Videos: one per sample, or the grid; with
+        both, one per sample of the two persons facing each other."""
         if not 1 <= int(num_samples) <= MAX_SAMPLES:
             raise ValueError(f"the number of samples must be 1 to {MAX_SAMPLES}, got {num_samples}")
         if not 0 < top_p <= 1:
@@ -197,22 +219,26 @@ class Demo:
         self.check_upload(audio_path)
         face_inputs = audio_file_inputs(audio_path, self.face.normalizer, self.config.max_seconds or None)
         seconds = face_inputs.raw_audio.shape[1] / SAMPLE_RATE
-        face = self.sample(self.face, face_inputs, num_samples, self.face_settings)
         self.body.top_p = top_p
         body_inputs = face_inputs._replace(audio=NormalizedAudio(face_inputs.raw_audio, self.body.normalizer))
-        body = self.sample(self.body, body_inputs, num_samples, self.body_settings)
+        persons = [(self.sample(self.face, face_inputs, num_samples, self.face_settings, partner),
+                    self.sample(self.body, body_inputs, num_samples, self.body_settings, partner))
+                   for partner in ((False, True) if both else (False,))]
         sampled = time.perf_counter()
         folder = Path(tempfile.mkdtemp(prefix="request_", dir=self.output_root))
         try:
-            files = self.write_files(folder, face, body, num_samples)
-            written = render_results(body, face, out_dir=folder, grid=grid, size=self.config.size, progress=False)
+            files = self.write_files(folder, persons, num_samples)
+            (face, body), partner = persons[0], dict(zip(("partner_face_results", "partner_body_results"),
+                                                        persons[1] if both else ()))
+            written = render_results(body, face, out_dir=folder, grid=grid and not both, size=self.config.size,
+                                     progress=False, **partner)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        videos = [p for p in written if p.name.endswith("_grid.mp4") == grid]
-        message = (f"{num_samples} sample(s) of {seconds:.1f} s: sampled in {sampled - started:.1f} s, rendered in "
-                   f"{time.perf_counter() - sampled:.1f} s.")
-        return DemoOutput(videos, files, message, folder)
+        videos = [p for p in written if p.name.endswith("_grid.mp4") == (grid and not both)]
+        message = (f"{num_samples} sample(s) of {seconds:.1f} s{' of both persons' if both else ''}: sampled in "
+                   f"{sampled - started:.1f} s, rendered in {time.perf_counter() - sampled:.1f} s.")
+        return DemoOutput(videos, files, message, folder, folder / "sample00.glb")
 
 
 INTRO = """# a2p: speech to a talking, gesturing avatar
@@ -236,21 +262,25 @@ def build_app(demo: Demo | None, problem: str = "") -> gr.Blocks:
                 top_p = gr.Slider(0.01, 1.0, value=0.97, step=0.01, label="Sample diversity",
                                   info="nucleus top-p of the guide transformer that draws the body's key poses")
                 grid = gr.Checkbox(False, label="One grid video of all samples")
+                both = gr.Checkbox(False, label="Both persons", elem_id="both",
+                                   info="also animate the conversation partner (channel 1): the two face each other")
                 button = gr.Button("Generate", variant="primary", elem_id="generate")
                 status = gr.Markdown(elem_id="status")
             with gr.Column():
                 videos = [gr.Video(label=f"Sample {i + 1}", visible=i == 0, interactive=False, elem_id=f"video{i}")
                           for i in range(MAX_SAMPLES)]
-                files = gr.File(label="Downloads: results.npy (face, body), BVH and face CSV per sample",
+                scene = gr.Model3D(label="3D: sample 1 (drag to turn; the .glb is in the downloads)",
+                                   clear_color=(0.94, 0.94, 0.94, 1.0), interactive=False, elem_id="model3d")
+                files = gr.File(label="Downloads: results.npy (face, body), BVH, face CSV and glTF .glb per sample",
                                 file_count="multiple", interactive=False, elem_id="downloads")
 
         request_folder = gr.State()
 
-        def respond(audio_path, count, diversity, as_grid):
+        def respond(audio_path, count, diversity, as_grid, both_persons):
             if not audio_path:
                 raise gr.Error("Upload or record some speech first.")
             try:
-                out = demo.run(audio_path, int(count), float(diversity), bool(as_grid))
+                out = demo.run(audio_path, int(count), float(diversity), bool(as_grid), bool(both_persons))
             except ValueError as error:  # bad audio file or setting: tell the person, keep the page
                 raise gr.Error(str(error)) from error
             finally:
@@ -259,10 +289,11 @@ def build_app(demo: Demo | None, problem: str = "") -> gr.Blocks:
                      for i, path in enumerate(out.videos)]
             hidden = [gr.update(value=None, visible=False)] * (MAX_SAMPLES - len(shown))
             message = out.message + " The upload was deleted from the server: upload it again for another run."
-            return [*shown, *hidden, [str(path) for path in out.files], message, str(out.folder), None]
+            return [*shown, *hidden, str(out.scene), [str(path) for path in out.files], message, str(out.folder),
+                    None]
 
-        event = button.click(respond, [audio, num_samples, top_p, grid],
-                             [*videos, files, status, request_folder, audio])
+        event = button.click(respond, [audio, num_samples, top_p, grid, both],
+                             [*videos, scene, files, status, request_folder, audio])
         event.then(lambda folder: shutil.rmtree(folder, ignore_errors=True), request_folder)  # served by then
     return app
 

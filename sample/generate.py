@@ -16,12 +16,15 @@ model file's step, <suffix> the sampler's `output_suffix`), plus `_<audio file n
 can fail is checked before the sampling: the flags, the given results files, the checkpoints (their
 weights must be finite: train.checkpoint.load_weights) and that the output folder takes a file.
 Face codes that leave the training range or the avatar's plausible ranges are reported in one line
-(sample/face_range.py).
+(sample/face_range.py). With --both the conversation partner (channel 1) is sampled too, from the same audio
+with the channels swapped, by its own model (--partner_model_path) or the same one, into partner_results.npy
+beside results.npy (sample/partner.py); --plot then renders the two facing each other.
 
 Flags are grouped by concern, one dataclass each (CONFIG_TYPES): GenerateConfig (model, inputs, output,
 batching), SamplingConfig (steps, sampler, guidance, repetitions, seed), BodyConfig (the body's guide
-transformer --resume_trans and its nucleus mass --top_p) and OriginalModelConfig (the original's released
-models, which --model_path and --resume_trans take as they are: train/original_layout.py); other concerns
+transformer --resume_trans and its nucleus mass --top_p), OriginalModelConfig (the original's released
+models, which --model_path and --resume_trans take as they are: train/original_layout.py) and PartnerConfig
+(--both: the conversation partner); other concerns
 add theirs. Guidance, sampler and steps not given as flags are the checkpoint folder's recommendation, its
 sampling.json (sample/recommended.py).
 """
@@ -44,6 +47,7 @@ from sample.audio_input import AudioOnDisk, open_conversation_audio
 from sample.body import BodyConfig, BodySampler
 from sample.face import FaceSampler
 from sample.face_range import face_range_report
+from sample.partner import PARTNER_SEED_OFFSET, PartnerConfig, partner_inputs, partner_path
 from sample.recommended import SAMPLING_FILE, checkpoint_folder, recommended_sampling
 from sample.results import Results, load_results, motion_rows, save_results
 from sample.windows import MotionSampler, NormalizedAudio, SamplingConfig, sample_long
@@ -97,7 +101,7 @@ class PlotConfig:
     render_size: int = arg(512, "pixels per view of the videos: frames are size x 2*size (body | face)")
 
 
-CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig, OriginalModelConfig]
+CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig, OriginalModelConfig, PartnerConfig]
 
 
 class Inputs(NamedTuple):
@@ -216,8 +220,16 @@ def default_output_dir(model_file: Path, seed: int, suffix: str = "", audio: str
     return model_file.parent / (name + (f"_{Path(audio).stem}" if audio else ""))
 
 
-def check_config(gen: GenerateConfig, settings: SamplingConfig, plot: PlotConfig) -> None:
+def check_config(gen: GenerateConfig, settings: SamplingConfig, plot: PlotConfig, partner: PartnerConfig) -> None:
     """Clear errors for flags that cannot work (before anything is loaded or sampled)."""
+    for flag, given in (("--partner_model_path", partner.partner_model_path),
+                        ("--partner_resume_trans", partner.partner_resume_trans)):
+        if given and not partner.both:
+            raise SystemExit(f"{flag} is for the conversation partner: add --both")
+    if partner.both and plot.render_gt:
+        raise SystemExit("--both has no ground truth of the partner to render: leave out --render_gt")
+    if partner.both and plot.grid:
+        raise SystemExit("--grid shows one person's repetitions: leave it out with --both (one video per repetition)")
     if not gen.model_path:
         raise SystemExit("--model_path is required: a model*.pt of a train.train_diffusion run (or its save_dir)")
     for name, value in (("num_samples", gen.num_samples), ("batch_size", gen.batch_size),
@@ -230,17 +242,25 @@ def check_config(gen: GenerateConfig, settings: SamplingConfig, plot: PlotConfig
         if given and not Path(given).is_file():
             raise FileNotFoundError(f"{given}: results file not found ({flag}); sample.generate writes results.npy "
                                     f"into its output folder")
+        if given and partner.both and not partner_path(given).is_file():
+            raise FileNotFoundError(f"{partner_path(given)}: the partner's results beside {flag} {given} are missing; "
+                                    f"make them with sample.generate --both")
 
 
-def render(plot: PlotConfig, data_format: str, results_path: Path, progress: bool) -> list[Path]:
-    """The videos of --plot / --render_gt, written beside results.npy; the other part from --face/pose_codes.
-    The renderer (OpenGL through moderngl) is imported here, so sampling alone runs where it is missing."""
+def render(plot: PlotConfig, data_format: str, results_path: Path, progress: bool, both: bool = False) -> list[Path]:
+    """The videos of --plot / --render_gt, written beside results.npy; the other part from --face/pose_codes;
+    with both, the two persons facing each other (each one's partner_results.npy beside its results). The
+    renderer (OpenGL through moderngl) is imported here, so sampling alone runs where it is missing."""
     from visualize.render_results import render_results
     body = results_path if data_format == "pose" else (plot.pose_codes or None)
     face = results_path if data_format == "face" else (plot.face_codes or None)
+    partners = {}
+    if both:
+        partners = dict(partner_body_results=body and partner_path(body),
+                        partner_face_results=face and partner_path(face))
     return render_results(body_results=body, face_results=face, out_dir=results_path.parent,
                           render_gt=plot.render_gt, grid=plot.grid and not plot.render_gt,
-                          size=plot.render_size, progress=progress)
+                          size=plot.render_size, progress=progress, **partners)
 
 
 def parse_flags(argv: list[str] | None = None) -> tuple:
@@ -262,33 +282,78 @@ def main(argv: list[str] | None = None) -> Path:
     """Parse the flags, sample (or take --face_codes/--pose_codes), write results.npy, render with --plot;
     returns the path of results.npy."""
     configs = parse_flags(argv)
-    gen, settings, plot = configs[0], configs[1], configs[3]
-    check_config(gen, settings, plot)
+    gen, settings, plot, partner = configs[0], configs[1], configs[3], configs[5]
+    check_config(gen, settings, plot, partner)
     path = sample_to_file(gen, settings, configs)
     if plot.plot or plot.render_gt:
         data_format = load_results(path).data_format
-        for video in render(plot, data_format, path, gen.progress):
+        for video in render(plot, data_format, path, gen.progress, partner.both):
             tqdm.write(f"[generate] video -> {video}")
     return path
 
 
-def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple) -> Path:
-    """Load the model and sample (or reuse the model's own --face_codes/--pose_codes file); results.npy path."""
-    plot = configs[3]
-    device = resolve_device(gen.device)
-    seed_everything(settings.seed)
-    loaded = load_diffusion_model(gen.model_path, device, merged_dict(*configs))
+def load_sampler(model_path: str, device: torch.device, options: dict,
+                 settings: SamplingConfig) -> tuple[object, MotionSampler, SamplingConfig]:
+    """(loaded model, its MotionSampler, the settings it samples with: guidance off for a model trained without
+    condition dropout)."""
+    loaded = load_diffusion_model(model_path, device, options)
     if loaded.model.cfg.cond_drop_prob == 0 and settings.guidance_param != 1:
         tqdm.write(f"[generate] {loaded.model_file} was trained without condition dropout (cond_drop_prob 0): "
                    f"its null condition is untrained, so guidance is off (--guidance_param 1), as the original")
         settings = dataclasses.replace(settings, guidance_param=1.0)
+    sampler = SAMPLER_TYPES[loaded.config["data_format"]].from_model(loaded, device, options)
+    if sampling_record(sampler, settings).get("lip_consistency") == "unavailable" and settings.lip_consistency == "on":
+        tqdm.write(f"[generate] {sampler.lip_constraint_unavailable}")
+    return loaded, sampler, settings
+
+
+def sample_and_save(sampler: MotionSampler, inputs: Inputs, settings: SamplingConfig, gen: GenerateConfig,
+                    window: int, path: Path) -> Path:
+    """Sample `inputs`, report the face range, write results.npy to `path` and say how fast it went."""
+    started = time.perf_counter()
+    results = sample_inputs(sampler, inputs, settings, gen, window)
+    seconds = time.perf_counter() - started
+    if sampler.data_format == "face":
+        report_face_range(results, sampler.normalizer)
+    path = save_results(path, results)
+    audio_seconds = inputs.raw_audio.shape[1] / SAMPLES_PER_FRAME / FPS * len(inputs.audio) * settings.num_repetitions
+    tqdm.write(f"[generate] {len(inputs.audio)} samples x {settings.num_repetitions} repetitions "
+               f"({settings.sampler}, {settings.timestep_respacing or 'all steps'}, guidance "
+               f"{settings.guidance_param}) in {seconds:.1f} s ({audio_seconds / max(seconds, 1e-9):.2f} x real "
+               f"time) -> {path}")
+    return path
+
+
+def load_partner(person: MotionSampler, settings: SamplingConfig, gen: GenerateConfig, configs: tuple,
+                 device: torch.device) -> tuple[MotionSampler, SamplingConfig]:
+    """--both: the partner's sampler (its own model, or the person's) and settings (seed + PARTNER_SEED_OFFSET),
+    loaded before anything is sampled (sample/partner.py)."""
+    partner, options, sampler = configs[5], merged_dict(*configs), person
+    if partner.partner_model_path or partner.partner_resume_trans:
+        options.update(model_path=partner.partner_model_path or gen.model_path,
+                       resume_trans=partner.partner_resume_trans or options["resume_trans"])
+        _, sampler, settings = load_sampler(options["model_path"], device, options, settings)
+        if sampler.data_format != person.data_format:
+            raise SystemExit(f"--partner_model_path {partner.partner_model_path} is a {sampler.data_format} model, "
+                             f"but --model_path {gen.model_path} is a {person.data_format} model: give the same kind")
+    settings = dataclasses.replace(settings, seed=settings.seed + PARTNER_SEED_OFFSET)
+    tqdm.write(f"[generate] the partner (channels swapped, seed {settings.seed}): "
+               f"{options['model_path'] if sampler is not person else 'the same model'}")
+    return sampler, settings
+
+
+def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple) -> Path:
+    """Load the model and sample (or reuse the model's own --face_codes/--pose_codes file); results.npy path.
+    With --both the partner's results go beside it."""
+    plot = configs[3]
+    device = resolve_device(gen.device)
+    seed_everything(settings.seed)
+    loaded, sampler, settings = load_sampler(gen.model_path, device, merged_dict(*configs), settings)
     given = plot.pose_codes if loaded.config["data_format"] == "pose" else plot.face_codes
     if given:
         tqdm.write(f"[generate] rendering {given} instead of sampling (given for this model's data_format)")
         return Path(given)
-    sampler = SAMPLER_TYPES[loaded.config["data_format"]].from_model(loaded, device, merged_dict(*configs))
-    if sampling_record(sampler, settings).get("lip_consistency") == "unavailable" and settings.lip_consistency == "on":
-        tqdm.write(f"[generate] {sampler.lip_constraint_unavailable}")
+    partner = load_partner(sampler, settings, gen, configs, device) if configs[5].both else None
     window = gen.max_seq_length or sampler.window
     folder = check_writable_folder(Path(gen.output_dir) if gen.output_dir else default_output_dir(
         loaded.model_file, settings.seed, sampler.output_suffix, gen.audio))  # before the long work
@@ -297,17 +362,11 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
     else:
         inputs = chunk_inputs(gen.data_root or loaded.config["data_root"], sampler.data_format, window,
                               gen.num_samples, settings.seed)
-    started = time.perf_counter()
-    results = sample_inputs(sampler, inputs, settings, gen, window)
-    seconds = time.perf_counter() - started
-    if sampler.data_format == "face":
-        report_face_range(results, sampler.normalizer)
-    path = save_results(folder / "results.npy", results)
-    audio_seconds = inputs.raw_audio.shape[1] / SAMPLES_PER_FRAME / FPS * len(inputs.audio) * settings.num_repetitions
-    tqdm.write(f"[generate] {len(inputs.audio)} samples x {settings.num_repetitions} repetitions "
-               f"({settings.sampler}, {settings.timestep_respacing or 'all steps'}, guidance "
-               f"{settings.guidance_param}) in {seconds:.1f} s ({audio_seconds / max(seconds, 1e-9):.2f} x real "
-               f"time) -> {path}")
+    path = sample_and_save(sampler, inputs, settings, gen, window, folder / "results.npy")
+    if partner is not None:
+        partner_sampler, partner_settings = partner
+        sample_and_save(partner_sampler, partner_inputs(inputs, partner_sampler.normalizer), partner_settings, gen,
+                        window, partner_path(path))
     return path
 
 

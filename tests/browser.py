@@ -137,6 +137,17 @@ class Browser:
         path.write_bytes(base64.b64decode(data["data"]))
         return path
 
+    def element_screenshot(self, selector: str, path: str | os.PathLike) -> Path:
+        """Save a PNG of the element matching a CSS selector (what the page shows there: WebGL canvases too)."""
+        box = self.evaluate(f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+                            f".getBoundingClientRect(); return [r.x + scrollX, r.y + scrollY, r.width, r.height]; }})()")
+        clip = dict(zip(("x", "y", "width", "height"), box), scale=1)
+        data = self.send("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True},
+                         session=True)
+        path = Path(path)
+        path.write_bytes(base64.b64decode(data["data"]))
+        return path
+
     def close(self) -> None:
         try:
             self.send("Browser.close", timeout=5)

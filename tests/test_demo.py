@@ -1,6 +1,7 @@
 """The web demo: Demo.run turns an audio file into one video per sample plus results.npy, BVH and face CSV files,
 its diversity slider reaches the guide, bad requests and missing checkpoints get their message, and the page
-works in a real headless Chromium (upload a WAV, press Generate, a playable <video> appears).
+works in a real headless Chromium (upload a WAV, press Generate, a playable <video> appears, the 3D view
+draws the .glb).
 
 The checkpoints are tiny models trained for 2 steps (untrained in effect: the tests check the wiring, not the
 motion) by the trainers' own entry points on a random person folder (tests/data_fixtures.py), in the layout
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from PIL import Image
 
 from browser import CHROMIUM, Browser
 from data_loaders.format import FPS
@@ -35,6 +37,7 @@ from train import train_diffusion, train_guide, train_lip
 from train.loop import TrainConfig
 from train.train_vq import KeyframeDataConfig, train_vq
 from visualize.export_bvh import read_bvh
+from visualize.export_gltf import read_extras
 from visualize.video import probe
 
 pytestmark = pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",  # gradio's pandas
@@ -99,17 +102,34 @@ def test_run_gives_a_video_per_sample_results_bvh_and_face_csv(checkpoints, spee
         assert (info["frames"], info["width"], info["height"], info["has_audio"]) == (frames, 2 * SIZE, SIZE, True)
         assert info["audio_duration"] == pytest.approx(SECONDS, abs=0.03)
     names = [p.name for p in out.files]
-    assert names == ["face_results.npy", "body_results.npy", "sample00.bvh", "sample00_face.csv", "sample01.bvh",
-                     "sample01_face.csv"]
+    assert names == ["face_results.npy", "body_results.npy", "sample00.bvh", "sample00_face.csv", "sample00.glb",
+                     "sample01.bvh", "sample01_face.csv", "sample01.glb"]
+    assert out.scene == out.files[4] and read_extras(out.scene)["persons"] == ["person"]
     face, body = load_results(out.files[0]), load_results(out.files[1])
     for results, dims in ((face, 256), (body, 104)):
         assert (results.num_samples, results.num_repetitions, results.frames) == (1, 2, frames)
         assert results.motions.shape[1] == dims and results.gt is None
     assert np.array_equal(face.audio, body.audio)
     for rep in range(2):
-        assert np.allclose(read_bvh(out.files[2 + 2 * rep]), body.motion(rep, 0), atol=1e-5)
-        assert len(out.files[3 + 2 * rep].read_text().splitlines()) == frames + 1
+        assert np.allclose(read_bvh(out.files[2 + 3 * rep]), body.motion(rep, 0), atol=1e-5)
+        assert len(out.files[3 + 3 * rep].read_text().splitlines()) == frames + 1
     assert "2 sample(s) of 2.0 s" in out.message
+
+
+def test_both_persons_give_videos_of_the_two_and_the_partners_files(checkpoints, speech, tmp_path):
+    demo = Demo.load(demo_config(checkpoints, tmp_path))
+    out = demo.run(str(speech), num_samples=1, top_p=0.9, both=True)
+    assert [p.name for p in out.videos] == ["sample00_rep00_both.mp4"]
+    info = probe(out.videos[0])
+    assert (info["frames"], info["width"], info["height"], info["has_audio"]) == (int(SECONDS * FPS), 2 * SIZE,
+                                                                                 2 * SIZE, True)
+    assert [p.name for p in out.files] == ["face_results.npy", "body_results.npy", "partner_face_results.npy",
+                                           "partner_body_results.npy", "sample00.bvh", "sample00_face.csv",
+                                           "sample00.glb"]
+    face, partner_face = load_results(out.files[0]), load_results(out.files[2])
+    assert np.array_equal(partner_face.audio[0], face.audio[0][:, ::-1])  # the partner hears the channels swapped
+    assert read_extras(out.scene)["persons"] == ["person", "partner"]
+    assert "of both persons" in out.message
 
 
 def test_sampling_settings_are_the_folders_unless_given(checkpoints, tmp_path):
@@ -206,9 +226,28 @@ PLAY = """(async () => { const v = document.querySelector('#video0 video'); v.mu
     await new Promise(done => setTimeout(done, 500)); return v.currentTime; })()"""
 
 
+MODEL3D_FILE = """(() => { const link = document.querySelector('#model3d a[download]');
+    return document.querySelector('#model3d canvas') !== null && link !== null && link.href; })()"""
+
+
+def avatar_pixels(browser: Browser, path: Path, timeout: float = 60.0) -> dict[str, float]:
+    """Fractions of the 3D view's pixels that differ from its clear colour, and that are the avatar's blue
+    shirt, once the .glb has loaded and drawn (polled until the shirt shows, or `timeout` s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pixels = np.asarray(Image.open(browser.element_screenshot("#model3d canvas", path)).convert("RGB"), float)
+        background = np.array([0.94, 0.94, 0.94]) * 255
+        red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+        found = {"not_background": float((np.abs(pixels - background).sum(-1) > 30).mean()),
+                 "shirt": float(((blue > red + 40) & (blue > green + 10)).mean())}
+        if found["shirt"] > 0.002 or time.monotonic() > deadline:
+            return found
+        time.sleep(1.0)
+
+
 @pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=f"{CHROMIUM} not found: apt-get install chromium "
                                                              f"(scripts/install.sh installs it)")
-def test_page_in_headless_chromium_plays_the_generated_videos(checkpoints, speech, tmp_path):
+def test_page_in_headless_chromium_plays_the_generated_videos_and_draws_the_glb(checkpoints, speech, tmp_path):
     port = free_port()
     app = launch(demo_config(checkpoints, tmp_path / "out", port=port), block=False)
     try:
@@ -227,7 +266,11 @@ def test_page_in_headless_chromium_plays_the_generated_videos(checkpoints, speec
             assert browser.evaluate("document.querySelector('#video3 video') === null")  # the rest stay hidden
             assert browser.evaluate(PLAY) > 0.1
             downloads = browser.wait_for("document.querySelector('#downloads').innerText").replace("\n", "")
-            assert "face_results.npy" in downloads and "sample02.bvh" in downloads
+            assert "face_results.npy" in downloads and "sample02.bvh" in downloads and "sample02.glb" in downloads
+            assert browser.wait_for(MODEL3D_FILE).endswith("sample00.glb")
+            drawn = avatar_pixels(browser, tmp_path / "demo_3d_view.png")
+            assert drawn["shirt"] > 0.002 and drawn["not_background"] > 0.02, drawn
+            save_artifact(tmp_path / "demo_3d_view.png")
             save_artifact(browser.screenshot(tmp_path / "demo_page.png"))
             uploads = tmp_path / "out" / "gradio"
             assert uploads.is_dir()  # gradio wrote the upload there (GRADIO_TEMP_DIR)

@@ -205,6 +205,19 @@ def has_key(path: str | Path, key: str) -> bool:
     return data.dtype == object and data.ndim == 0 and isinstance(data.item(), dict) and key in data.item()
 
 
+def face_codes_of(results: str | Path, face_codes: str, index: int, frames: int) -> tuple[np.ndarray | None, str]:
+    """((T, 256) face codes or None, their file) that go with body results: --face_codes (a face results.npy or
+    a plain array) when given, else the results dict's 'face' entry when it has one, else none; their frame
+    count must be the body's."""
+    source = face_codes or (str(results) if has_key(results, "face") else "")
+    if not source:
+        return None, ""
+    codes = load_motion(source, index, FACE_DIM, "face codes", key="motions" if face_codes else "face")
+    if len(codes) != frames:
+        raise ValueError(f"{source}: {len(codes)} face frames, but {results} has {frames} pose frames")
+    return codes, source
+
+
 def write_face_csv(path: str | Path, codes: np.ndarray) -> None:
     """Write the named face dims of codes (T, 256) to a CSV: frame, time_s, one column per FACE_CODE_DIMS."""
     with atomic_write(path) as tmp, open(tmp, "w", newline="") as handle:
@@ -224,12 +237,8 @@ def main(argv=None) -> None:
     out = Path(config.out) if config.out else results.with_name(f"{results.stem}_{config.index}.bvh")
     write_bvh(out, poses)
     print(f"wrote {out}: {len(poses)} frames ({len(poses) / FPS:.1f} s), {len(POSE_PARAMETERS)} pose parameters")
-    face_source = config.face_codes or (str(results) if has_key(results, "face") else "")
-    if face_source:
-        key = "motions" if config.face_codes else "face"
-        codes = load_motion(face_source, config.index, FACE_DIM, "face codes", key=key)
-        if len(codes) != len(poses):
-            raise ValueError(f"{face_source}: {len(codes)} face frames, but {results} has {len(poses)} pose frames")
+    codes, _ = face_codes_of(results, config.face_codes, config.index, len(poses))
+    if codes is not None:
         csv_path = out.with_name(out.stem + "_face.csv")
         write_face_csv(csv_path, codes)
         print(f"wrote {csv_path}: {len(FACE_CODE_DIMS)} named face dims ({', '.join(FACE_CODE_DIMS)})")

@@ -2,6 +2,8 @@
 
     render_results(body_results="pose_run/results.npy", face_results="face_run/results.npy", out_dir="videos")
     python -m visualize.render_results --pose_codes BODY.npy --face_codes FACE.npy --out_dir DIR [--render_gt] [--grid]
+    python -m visualize.render_results --pose_codes BODY.npy --face_codes FACE.npy --partner_pose_codes \
+        PARTNER_BODY.npy --partner_face_codes PARTNER_FACE.npy --out_dir DIR     # both persons
 
 Inputs are results.npy files of sample.generate (layout in sample/results.py: motions (N, C, 1, T), audio
 (S or N, T*1600, 2), row = rep * num_samples + sample) or `Results` already in memory: a body file (C = 104), a
@@ -19,6 +21,10 @@ row's stereo 48 kHz audio muxed in as AAC):
 - with render_gt instead: `sample{s:02d}_rep00_gt.mp4`, the ground truth of body and face (whichever is
   given). The ground truth is the same for every repetition, so only repetition 0 is rendered (the original
   rendered the same video once per repetition).
+- with partner results (the conversation partner's, sample.generate --both: partner_results.npy) instead:
+  `sample{s:02d}_rep{r:02d}_both.mp4`, visualize.conversation_view.ConversationView's frames (2*size x
+  2*size): the two facing each other from the side above each one's face close-up. The partner's files must
+  have the person's rows, frames and lengths; their audio is the person's with the channels swapped.
 - with grid, also `sample{s:02d}_grid.mp4`: all repetitions of the sample in a grid of GRID_COLUMNS columns
   (row-major, repetition 0 top left), each cell shrunk by a whole factor so the grid's longer side stays
   within GRID_MAX_SIDE pixels; the audio is the sample's.
@@ -38,6 +44,7 @@ from sample.results import Results, ResultsError, load_results
 from utils.cli import run_cli
 from utils.config import arg, parse_config
 from visualize.avatar_view import AvatarView
+from visualize.conversation_view import ConversationView
 from visualize.video import grid as grid_frames
 from visualize.video import write_video
 
@@ -55,6 +62,9 @@ class RenderResultsConfig:
     out_dir: str = arg("", "folder for the mp4 files (required)")
     render_gt: bool = arg(False, "render the ground truth (one video per sample) instead of the predictions")
     grid: bool = arg(False, "also write sampleNN_grid.mp4: all repetitions of a sample in one video")
+    partner_pose_codes: str = arg("", "the conversation partner's body results.npy (sample.generate --both): "
+                                      "videos of both persons facing each other")
+    partner_face_codes: str = arg("", "the conversation partner's face results.npy (sample.generate --both)")
     size: int = arg(512, "pixels per view: a frame is size x 2*size (full body | face close-up)")
     progress: bool = arg(True, "show a progress bar")
 
@@ -153,24 +163,69 @@ def shrink(frames: np.ndarray, factor: int) -> np.ndarray:
     return out
 
 
+def _sources(body_results, face_results, prefix: str = "") -> _Sources:
+    """The checked _Sources of a person's body and face results (prefix: the flags' 'partner_')."""
+    sources = _Sources(*_load(body_results, POSE_DIM, "body", f"--{prefix}pose_codes"),
+                       *_load(face_results, FACE_DIM, "face", f"--{prefix}face_codes"))
+    if sources.body is not None and sources.face is not None:
+        check_pair(sources.body, sources.face, sources.body_source, sources.face_source)
+    return sources
+
+
+def _check_partner(person: _Sources, partner: _Sources) -> None:
+    """A ResultsError unless the partner's results have the person's rows, frames and lengths."""
+    layout = lambda r: (r.num_samples, r.num_repetitions, r.frames, r.lengths.tolist())  # noqa: E731
+    if layout(person.ref) != layout(partner.ref):
+        raise ResultsError(f"the partner's results ({partner.body_source or partner.face_source}) do not match the "
+                           f"person's ({person.body_source or person.face_source}): (samples, repetitions, frames, "
+                           f"lengths) {layout(partner.ref)} vs {layout(person.ref)}; make both with one "
+                           f"sample.generate --both run")
+
+
+def render_conversation(person: _Sources, partner: _Sources, out_dir: Path, size: int, progress: bool) -> list[Path]:
+    """sampleNN_repMM_both.mp4 of every row: the person and the partner facing each other (module docstring)."""
+    _check_partner(person, partner)
+    ref, written = person.ref, []
+    view = ConversationView(size)
+    try:
+        for rep, sample in tqdm([(r, s) for s in range(ref.num_samples) for r in range(ref.num_repetitions)],
+                                desc="render", unit="video", disable=not progress):
+            row = ref.index(rep, sample)
+            pose, code, audio = person.sequence(row, gt=False)
+            partner_pose, partner_code, _ = partner.sequence(row, gt=False)
+            frames = view.render([pose, partner_pose], [code, partner_code])
+            written.append(write_video(out_dir / f"sample{sample:02d}_rep{rep:02d}_both.mp4", frames, audio,
+                                       fps=ref.fps, sample_rate=SAMPLE_RATE))
+            del frames
+    finally:
+        view.close()
+    return written
+
+
 def render_results(body_results: Results | str | os.PathLike | None = None,
                    face_results: Results | str | os.PathLike | None = None, *, out_dir: str | os.PathLike,
-                   render_gt: bool = False, grid: bool = False, size: int = 512, progress: bool = True) -> list[Path]:
-    """Render every sample x repetition of the results (module docstring); returns the mp4 paths written."""
+                   render_gt: bool = False, grid: bool = False, size: int = 512, progress: bool = True,
+                   partner_body_results: Results | str | os.PathLike | None = None,
+                   partner_face_results: Results | str | os.PathLike | None = None) -> list[Path]:
+    """Render every sample x repetition of the results (module docstring); returns the mp4 paths written. With
+    partner results, videos of both persons."""
     if body_results is None and face_results is None:
         raise ValueError("render_results needs body results (--pose_codes), face results (--face_codes) or both")
     if render_gt and grid:
         raise ValueError("--grid shows the repetitions of the predictions; the ground truth is the same in all "
                          "of them, so leave out --grid or --render_gt")
-    sources = _Sources(*_load(body_results, POSE_DIM, "body", "--pose_codes"),
-                       *_load(face_results, FACE_DIM, "face", "--face_codes"))
-    if sources.body is not None and sources.face is not None:
-        check_pair(sources.body, sources.face, sources.body_source, sources.face_source)
+    sources = _sources(body_results, face_results)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if partner_body_results is not None or partner_face_results is not None:
+        if render_gt or grid:
+            raise ValueError("videos of both persons show the predictions one by one: leave out --render_gt and "
+                             "--grid with --partner_pose_codes / --partner_face_codes")
+        partner = _sources(partner_body_results, partner_face_results, "partner_")
+        return render_conversation(sources, partner, out_dir, size, progress)
     ref = sources.ref
     repetitions = 1 if render_gt else ref.num_repetitions
     columns, factor = grid_scale(repetitions, size)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     view = AvatarView(size)
     try:
@@ -207,7 +262,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
         raise SystemExit("give --pose_codes (body results.npy), --face_codes (face results.npy) or both")
     written = render_results(config.pose_codes or None, config.face_codes or None, out_dir=config.out_dir,
                              render_gt=config.render_gt, grid=config.grid, size=config.size,
-                             progress=config.progress)
+                             progress=config.progress, partner_body_results=config.partner_pose_codes or None,
+                             partner_face_results=config.partner_face_codes or None)
     print(f"wrote {len(written)} videos to {config.out_dir}")
     return written
 
