@@ -12,7 +12,8 @@ original, and are dicts of batch-first tensors, so guidance can torch.cat a cond
     "frame_padding" (B, T)     only when a mask was given: True = padded frame (blocked as attention key)
     "guide_padding" (B, K)     pose, only when a mask was given: True = padded keyframe
 
-Forward (UPSTREAM 2.3 steps 2-9): motion tokens Linear(C -> d); t_hidden = Mish(Linear(sinusoid(t)));
+Forward (UPSTREAM 2.3 steps 2-9): motion tokens Linear(C -> d) (with --frame_audio, plus
+Linear(LayerNorm(audio token)) of the same frame: the memory, so the null condition drops it too); t_hidden = Mish(Linear(sinusoid(t)));
 film_vec = Linear(t_hidden) + pooled; two time tokens Linear(t_hidden) appended to the audio tokens and the
 whole memory LayerNorm-ed; `layers` FiLM decoder layers (pose: second cross-attention to the guide tokens);
 Linear(d -> C); pose: the causal dilated post-net. Rotary positions are times in seconds, so motion frame i,
@@ -73,6 +74,10 @@ class DenoiserConfig:
                                     "learned sequence of N tokens truncated to the audio's (the original: 1998)")
     null_keyframes: int = arg(0, "pose: 0 = learned null guide vector; K = learned sequence of K keyframes (the "
                                  "original: 20)")
+    frame_audio: bool = arg(False, "add each frame's audio token (the condition memory, LayerNorm-ed and "
+                                   "projected) to its motion token, so the audio of frame i reaches frame i "
+                                   "directly and not only through cross-attention (a2p's body default; "
+                                   "needs one audio token per frame, --audio_encoder mel_conv)")
 
 
 def denoiser_preset(data_format: str, lip_dim: int = 0) -> dict:
@@ -145,6 +150,11 @@ class FiLMTransformer(nn.Module):
             self.null_pose_embed = nn.Parameter(torch.randn(cfg.null_keyframes, d) if cfg.null_keyframes
                                                 else torch.randn(d))
         self.input_projection = nn.Linear(cfg.nfeats, d)
+        if cfg.frame_audio:
+            if audio_cfg.audio_encoder != "mel_conv":
+                raise ValueError(f"--frame_audio needs one audio token per frame (--audio_encoder mel_conv), not "
+                                 f"{audio_cfg.audio_encoder}")
+            self.frame_audio_projection = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d))
         self.decoder = nn.ModuleList(
             FiLMDecoderLayer(d, cfg.heads, cfg.ff_size, cfg.dropout, extra_cross_attention=cfg.use_guide,
                              rotary=cfg.rotary)
@@ -235,6 +245,8 @@ class FiLMTransformer(nn.Module):
         guide_pos = None if guide is None or index else frame_seconds(guide.shape[1], rate=FPS / KEYFRAME_STEP,
                                                                       device=x_t.device)
         h = self.input_projection(x_t)
+        if self.cfg.frame_audio:
+            h = h + self.frame_audio_projection(cond["memory"].to(h.dtype))
         for layer in self.decoder:
             h = layer(h, film_vec, memory, guide, x_pos=x_pos, memory_pos=memory_pos, memory2_pos=guide_pos,
                       memory_key_padding_mask=memory_padding, x_key_padding_mask=frame_padding,

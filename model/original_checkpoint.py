@@ -132,6 +132,9 @@ def original_state(model: nn.Module, kind: str) -> dict[str, torch.Tensor]:
     return {**out, **{name: value.detach().clone() for name, value in derived_tensors(model, kind).items()}}
 
 
+DERIVED_TOLERANCE = 1e-4  # float32 sin / cos of positions up to 1023 differ by 3e-5 between CPUs' torch kernels
+
+
 def load_original_state(model: nn.Module, state: dict[str, torch.Tensor], kind: str,
                         source: str = "state dict") -> None:
     """Load an original state dict into `model` strictly: every weight of the model must be there and every
@@ -147,7 +150,8 @@ def load_original_state(model: nn.Module, state: dict[str, torch.Tensor], kind: 
                          f"unexpected {unexpected[:4]})")
     for name, value in derived.items():
         stored = state.get(name)
-        if stored is not None and (stored.shape != value.shape or not torch.allclose(stored.float(), value, atol=1e-6)):
+        if stored is not None and (stored.shape != value.shape
+                                   or not torch.allclose(stored.float(), value, atol=DERIVED_TOLERANCE)):
             raise ValueError(f"{source}: {name} differs from what a2p computes; this checkpoint was made with "
                              f"other settings than the original's")
     own = model.state_dict()

@@ -90,6 +90,7 @@ def test_a_short_run_prints_checks_and_writes_numbers_and_frames(tmp_path, capsy
         ("white_noise", "clean"), ("music_chords", "clean")}
     assert rows["meeting_m01.wav", "clean"]["kind"] == "dialogue" and rows["solo.wav", "clean"]["kind"] == "dev"
     assert np.isfinite(rows["meeting_m01.wav", "clean"]["wrist_ratio"]) and -1 <= rows["solo.wav", "clean"]["r"] <= 1
+    assert all(r["mouth_outside_percent"] == 0 for r in report["rows"])  # the lip constraint keeps the ranges
     assert {c["check"].split(":")[0] for c in checks} >= {"median lip-sync r of the dev files", "white_noise",
                                                           "largest r spread of a file's -20/0/+10 dB copies"}
     assert all(("PASS" if c["passed"] else "FAIL") + "  " + c["check"] in printed for c in checks)

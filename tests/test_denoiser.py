@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -168,3 +170,23 @@ def test_presets_build_the_original_sizes():
     assert (pose.nfeats, pose.latent_dim, pose.layers, pose.use_guide, pose.post_net) == (104, 256, 6, True, True)
     with pytest.raises(ValueError, match="face or pose"):
         denoiser_preset("hands")
+
+
+def test_frame_audio_brings_each_frames_audio_to_its_motion_token():
+    """--frame_audio: a frame's audio token is added to its motion token; the null condition drops it too."""
+    with_audio = dataclasses.replace(POSE, frame_audio=True)
+    torch.manual_seed(0)
+    model = FiLMTransformer(with_audio, AUDIO).eval()
+    audio, _, keyframes, x_t = inputs(with_audio, 60)
+    with torch.no_grad():
+        cond = model.encode_condition(audio, keyframes=keyframes)
+        tokens = model.input_projection(x_t)
+        fed = tokens + model.frame_audio_projection(cond["memory"])
+        null = model.null_condition(cond)
+        assert not torch.allclose(model.frame_audio_projection(null["memory"]),
+                                  model.frame_audio_projection(cond["memory"]))
+        out, out_null = model(x_t, torch.tensor([5, 5]), cond), model(x_t, torch.tensor([5, 5]), null)
+    assert (fed - tokens).abs().mean() > 0.1 and (out - out_null).abs().mean() > 1e-3
+    assert not hasattr(make(POSE), "frame_audio_projection")  # off: the original's architecture, its weights
+    with pytest.raises(ValueError, match="--frame_audio needs one audio token per frame"):
+        FiLMTransformer(with_audio, AudioEncoderConfig(audio_encoder="vq_wav2vec"))

@@ -154,11 +154,12 @@ def validation(loss: DiffusionLoss, dataset: SocialDataset):
 
 def parse_args(argv: list[str] | None = None) -> tuple:
     """(TrainConfig, DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig, FeatureBankConfig); model
-    defaults from the preset of --data_format (flags still win)."""
+    defaults from the preset of --data_format (flags still win), and --frame_audio for the body."""
     peek = argparse.ArgumentParser(add_help=False)
     peek.add_argument("--data_format", default=DiffusionDataConfig.data_format)
     data_format = peek.parse_known_args(argv)[0].data_format
     defaults = denoiser_preset(data_format) if data_format in ("face", "pose") else {}
+    defaults["frame_audio"] = data_format == "pose"  # a2p's body default (README: A body that moves with the speech)
     return parse_config([TrainConfig, DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig, FeatureBankConfig], argv,
                         defaults=defaults, description=(
                             "Train the face or body diffusion model (FiLM transformer denoiser, x0 prediction) on "
