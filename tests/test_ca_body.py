@@ -1,0 +1,120 @@
+"""The port of the original's Codec Avatar decoder (visualize/ca_body) against the original's own numbers
+(../shared/fixtures/ca_body, random weights, fake assets): skinning, decoder, strict loading."""
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+from tests.ca_body_fixtures import FIXTURES, load_golden, make_person_folder
+from visualize.ca_body.assets import read_person
+from visualize.ca_body.autoencoder import BodyDecoder
+from visualize.ca_body.skinning import LinearBlendSkinning, joint_matrices
+
+
+@pytest.fixture(scope="module")
+def person(tmp_path_factory):
+    return make_person_folder(tmp_path_factory.mktemp("ca_body") / "PXB184")
+
+
+@pytest.fixture(scope="module")
+def decoder(person):
+    return BodyDecoder.from_files(read_person(person))
+
+
+@pytest.fixture(scope="module")
+def decoded(decoder):
+    inputs = load_golden("golden_decoder")["inputs"]
+    with torch.no_grad():
+        shared = decoder.decode_shared(inputs["lbs_motion"], inputs["face_embs"], inputs["geom"])
+        return shared, decoder.decode_texture(shared, inputs["campos"], inputs["ao"])
+
+
+def test_skinning_matches_the_original(person):
+    golden = load_golden("golden_lbs")
+    inputs = golden["inputs"]
+    lbs = LinearBlendSkinning.from_assets(read_person(person).assets)
+    motion = inputs["motion"]
+    assert torch.allclose(lbs.scale.expand(len(motion), -1), inputs["lbs_scale"])
+    parameters = lbs.joint_parameters(motion)
+    states = lbs.skeleton_states(parameters)
+    rest = torch.tensor(json.loads((FIXTURES / "lbs_model.json").read_text())["SkinnedModel"]["RestPositions"])
+    ours = {"bind_state": lbs.bind_states, "params_transformed": parameters, "states": states,
+            "joint_mats": joint_matrices(lbs.bind_states, states), "geom": lbs.pose(motion),
+            "mesh_rest_skinned": lbs.skin(motion, rest[None]), "pose_with_delta": lbs.pose(motion, inputs["delta"]),
+            "unpose_geom_noisy": lbs.unpose(inputs["geom_noisy"], motion)}
+    for name, value in ours.items():
+        assert (value - golden[name]).abs().max() < 1e-5, name
+    assert golden["geom"].abs().max() > 5  # the tolerance is absolute, on values of the size of the body
+
+
+def test_decoder_geometry_and_codes_match_the_original(decoded):
+    shared, _ = decoded
+    golden = load_golden("golden_decoder")
+    for name in ("geom", "geom_delta_rec", "embs", "face_embs", "embs_conv", "pose_conv", "face_dec_geom"):
+        assert (shared[name] - golden[name]).abs().max() < 1e-4, name
+        assert golden[name].abs().max() > 1e-2, name  # not trivially zero
+
+
+def summaries(name: str, maps: torch.Tensor, golden: dict) -> dict[str, torch.Tensor]:
+    """golden key -> our value of the pools and crops the fixture stores of one map (B, C, H, W)."""
+    ours = {}
+    for key in golden:
+        if key.startswith(name + "_avgpool") and key.split("avgpool")[1].isdigit():
+            ours[key] = F.avg_pool2d(maps, int(key.split("avgpool")[1]))
+        elif key.startswith(name + "_crop_"):
+            row, column = map(int, key.split("_crop_")[1].split("_"))
+            ours[key] = maps[:, :, row:row + 64, column:column + 64]
+    return ours
+
+
+def test_decoder_textures_match_the_original(decoded):
+    shared, textures = decoded
+    golden = load_golden("golden_decoder")
+    maps = {"face_dec_tex": shared["face_dec_tex"], "tex_mean_rec": shared["tex_mean_rec"],
+            "geom_uv_delta_rec": shared["geom_uv_delta_rec"], "tex_view_rec": textures["tex_view_rec"],
+            "shadow_map": textures["shadow_map"], "tex_rec": textures["tex_rec"]}
+    compared = 0
+    for name, value in maps.items():
+        for key, ours in summaries(name, value, golden).items():
+            reference = golden[key]
+            value_range = (reference.max() - reference.min()).item()
+            assert value_range > 0, key
+            assert (ours - reference).abs().max() <= 1e-3 * value_range, key
+            compared += 1
+    assert compared == 15
+    tex = textures["tex_rec"]
+    assert torch.allclose(tex.mean((2, 3)), golden["tex_rec_mean"], atol=1e-3 * 255)
+    assert torch.allclose(tex.std((2, 3)), golden["tex_rec_std"], atol=1e-3 * 255)
+    assert torch.allclose(tex.abs().amax((2, 3)), golden["tex_rec_absmax"], atol=1e-3 * 255)
+
+
+def test_loading_is_strict(person, tmp_path):
+    files = read_person(person)
+    files.state = {**files.state, "decoder.verts_conv.bias": torch.zeros(3, 4, 4)}
+    with pytest.raises(RuntimeError, match="verts_conv.bias"):
+        BodyDecoder.from_files(files)
+    files = read_person(person)
+    files.state = {key: value for key, value in files.state.items() if key != "shadow_net.ao_mean"}
+    with pytest.raises(ValueError, match="missing shadow_net.ao_mean"):
+        BodyDecoder.from_files(files)
+    files = read_person(person)
+    files.state = {**files.state, "learn_blur.weights_raw": torch.zeros(2, 3)}
+    with pytest.raises(ValueError, match="learn_blur.weights_raw has a shape"):
+        BodyDecoder.from_files(files)
+
+
+def test_unknown_config_options_and_missing_assets_are_refused(person, tmp_path):
+    folder = tmp_path / "person"
+    folder.mkdir()
+    for name in ("body_dec.ckpt", "static_assets.pt"):
+        (folder / name).symlink_to(person / name)
+    config = yaml.safe_load((person / "config.yml").read_text())
+    config["model"]["shadow_net"]["n_layers"] = 5
+    (folder / "config.yml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match="model.shadow_net.n_layers is not an option"):
+        read_person(folder)
+    (folder / "static_assets.pt").unlink()
+    with pytest.raises(ValueError, match="missing static_assets.pt"):
+        read_person(folder)
