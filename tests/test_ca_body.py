@@ -9,6 +9,7 @@ import yaml
 
 from tests.ca_body_fixtures import FIXTURES, load_golden, make_person_folder
 from visualize.ca_body.assets import read_person
+from visualize.ca_body import display, rasterizer
 from visualize.ca_body.autoencoder import BodyDecoder
 from visualize.ca_body.skinning import LinearBlendSkinning, joint_matrices
 
@@ -88,6 +89,42 @@ def test_decoder_textures_match_the_original(decoded):
     assert torch.allclose(tex.mean((2, 3)), golden["tex_rec_mean"], atol=1e-3 * 255)
     assert torch.allclose(tex.std((2, 3)), golden["tex_rec_std"], atol=1e-3 * 255)
     assert torch.allclose(tex.abs().amax((2, 3)), golden["tex_rec_absmax"], atol=1e-3 * 255)
+
+
+def test_rendered_image_matches_the_original(decoder, decoded):
+    shared, textures = decoded
+    golden = load_golden("golden_decoder")
+    inputs = golden["inputs"]
+    geo = decoder.geo_fn
+    rgb = rasterizer.render(shared["geom"], geo.vi, geo.vt, geo.vti, textures["tex_rec"], inputs["K"], inputs["Rt"],
+                            96, 64)
+    assert torch.equal(rgb > 0, golden["rgb"] > 0)  # the same pixels covered
+    assert (rgb - golden["rgb"]).abs().max() < 0.05
+    covered = (golden["rgb"] > 0).float().mean()
+    assert 0.1 < covered < 0.9
+    views = torch.cat(list(display.linear_to_display(rgb)), -1).permute(1, 2, 0)
+    assert (views - golden["rgb_display_float"]).abs().max() < 0.05
+    difference = (display.frame(rgb).int() - golden["rgb_final_uint8"].int()).abs()
+    assert difference.max() <= 2 and (difference > 0).float().mean() < 0.01
+    pooled = display.linear_to_display(F.avg_pool2d(textures["tex_rec"], 16))
+    assert (pooled - golden["tex_rec_avgpool16_display"]).abs().max() < 0.01
+
+
+def test_rasterizer_keeps_the_nearest_triangle_and_interpolates_uvs():
+    # two triangles over the same pixels, the second nearer; a texture that is u itself
+    vertices = torch.tensor([[[-1.0, -1.0, 4.0], [1.0, -1.0, 4.0], [0.0, 1.0, 4.0],
+                              [-1.0, -1.0, 2.0], [1.0, -1.0, 2.0], [0.0, 1.0, 2.0]]])
+    faces = torch.tensor([[0, 1, 2], [3, 4, 5]])
+    uvs = torch.tensor([[0.0, 0.5], [1.0, 0.5], [0.5, 0.5]])
+    texture = torch.linspace(0, 1, 64).expand(1, 1, 64, 64)
+    K = torch.tensor([[[20.0, 0.0, 16.0], [0.0, 20.0, 16.0], [0.0, 0.0, 1.0]]])
+    Rt = torch.cat([torch.eye(3), torch.zeros(3, 1)], 1)[None]
+    face, bary = rasterizer.rasterize(rasterizer.project(vertices, K, Rt)[0], faces, 32, 32)
+    assert (face[face >= 0] == 1).all() and (face >= 0).sum() > 50
+    image = rasterizer.render(vertices, faces, uvs, torch.tensor([[0, 1, 2], [0, 1, 2]]), texture, K, Rt, 32, 32)[0, 0]
+    row = image[8, 8:24]  # u grows linearly with x on a fronto-parallel triangle
+    assert torch.allclose(row.diff(), torch.full((len(row) - 1,), 0.05), atol=1e-4)
+    assert image[0, 0] == 0 and torch.allclose(bary.sum(-1)[face >= 0], torch.ones(1))
 
 
 def test_loading_is_strict(person, tmp_path):
