@@ -27,7 +27,9 @@ face and the body are sampled with sample.generate's functions as ONE audio samp
 repetitions (so the conditions are computed once), in overlapping windows when the audio is longer than the
 models' window, with --seed (the same audio and settings give the same videos). Guidance, sampler and steps
 are each model folder's recommendation (DIR/face/sampling.json, DIR/pose/sampling.json; sample/recommended.py)
-unless given as flags; top-p starts at 0.97 as in the original demo. Videos come from visualize.render_results.
+unless given as flags; top-p starts at 0.97 as in the original demo. Videos come from visualize.render_results:
+the original's photoreal avatar when its checkpoints/ca_body/data/<person>/ sits in the models' tree (the
+person of the body model's data root), else the reference avatar.
 
 Files: each request writes into its own folder under the workspace (--output_dir, default a new temporary
 folder, removed when the process ends); gradio keeps its uploads and the copies of the outputs it serves in
@@ -64,6 +66,7 @@ from utils.cli import run_cli
 from utils.config import arg, parse_config
 from utils.device import resolve_device
 from visualize.export_bvh import write_bvh, write_face_csv
+from visualize.ca_body.photoreal import person_paths
 from visualize.render_results import render_results
 
 REPO = Path(__file__).resolve().parent.parent
@@ -141,8 +144,10 @@ def model_folders(folder: str | Path) -> dict[str, Path]:
 class Demo:
     """The loaded face and body samplers and the settings of the page (DemoConfig)."""
 
-    def __init__(self, face: FaceSampler, body: BodySampler, config: DemoConfig):
-        self.face, self.body, self.config = face, body, config
+    def __init__(self, face: FaceSampler, body: BodySampler, config: DemoConfig,
+                 person: tuple[Path, Path] | None = None):
+        """person: (ca_body folder, render_defaults file) of the photoreal avatar (render_results.make_view)."""
+        self.face, self.body, self.config, self.person = face, body, config, person
         folder = Path(config.checkpoints)
         common = dict(sampler=config.sampler, timestep_respacing=config.timestep_respacing, seed=config.seed)
         self.face_settings = sampling_settings(folder / "face", guidance_param=config.face_guidance, **common)
@@ -168,7 +173,8 @@ class Demo:
         folders, device = model_folders(config.checkpoints), resolve_device(config.device)
         face = FaceSampler.load(folders["face"], device, options)
         body = BodySampler.load(folders["pose"], device, resume_trans=folders["guide"], options=options)
-        return cls(face, body, config)
+        data_root = body.config.get("data_root")
+        return cls(face, body, config, person_paths(folders["pose"], data_root) if data_root else None)
 
     def sample(self, sampler: FaceSampler | BodySampler, inputs: Inputs, num_samples: int,
                settings: SamplingConfig) -> Results:
@@ -205,7 +211,9 @@ class Demo:
         folder = Path(tempfile.mkdtemp(prefix="request_", dir=self.output_root))
         try:
             files = self.write_files(folder, face, body, num_samples)
-            written = render_results(body, face, out_dir=folder, grid=grid, size=self.config.size, progress=False)
+            written = render_results(body, face, out_dir=folder, grid=grid, size=self.config.size, progress=False,
+                                     ca_body=self.person and self.person[0],
+                                     render_defaults=self.person and self.person[1])
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -221,15 +221,18 @@ def check_config(gen: GenerateConfig, settings: SamplingConfig, plot: PlotConfig
                                     f"into its output folder")
 
 
-def render(plot: PlotConfig, data_format: str, results_path: Path, progress: bool) -> list[Path]:
-    """The videos of --plot / --render_gt, written beside results.npy; the other part from --face/pose_codes.
+def render(plot: PlotConfig, data_format: str, results_path: Path, progress: bool,
+           person: tuple[Path, Path] | None = None) -> list[Path]:
+    """The videos of --plot / --render_gt, written beside results.npy; the other part from --face/pose_codes;
+    person: (ca_body folder, render_defaults file) of the photoreal avatar, drawn when its files are present.
     The renderer (OpenGL through moderngl) is imported here, so sampling alone runs where it is missing."""
     from visualize.render_results import render_results
     body = results_path if data_format == "pose" else (plot.pose_codes or None)
     face = results_path if data_format == "face" else (plot.face_codes or None)
     return render_results(body_results=body, face_results=face, out_dir=results_path.parent,
                           render_gt=plot.render_gt, grid=plot.grid and not plot.render_gt,
-                          size=plot.render_size, progress=progress)
+                          size=plot.render_size, progress=progress, ca_body=person[0] if person else None,
+                          render_defaults=person[1] if person else None)
 
 
 def parse_flags(argv: list[str] | None = None) -> tuple:
@@ -253,16 +256,19 @@ def main(argv: list[str] | None = None) -> Path:
     configs = parse_flags(argv)
     gen, settings, plot = configs[0], configs[1], configs[3]
     check_config(gen, settings, plot)
-    path = sample_to_file(gen, settings, configs)
+    path, data_root = sample_to_file(gen, settings, configs)
     if plot.plot or plot.render_gt:
+        from visualize.ca_body.photoreal import person_paths
         data_format = load_results(path).data_format
-        for video in render(plot, data_format, path, gen.progress):
+        person = person_paths(gen.model_path, data_root) if data_root else None
+        for video in render(plot, data_format, path, gen.progress, person):
             tqdm.write(f"[generate] video -> {video}")
     return path
 
 
-def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple) -> Path:
-    """Load the model and sample (or reuse the model's own --face_codes/--pose_codes file); results.npy path."""
+def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple) -> tuple[Path, str]:
+    """Load the model and sample (or reuse the model's own --face_codes/--pose_codes file): (results.npy path,
+    the data root of the person)."""
     plot = configs[3]
     device = resolve_device(gen.device)
     seed_everything(settings.seed)
@@ -274,7 +280,7 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
     given = plot.pose_codes if loaded.config["data_format"] == "pose" else plot.face_codes
     if given:
         tqdm.write(f"[generate] rendering {given} instead of sampling (given for this model's data_format)")
-        return Path(given)
+        return Path(given), gen.data_root or loaded.config["data_root"]
     sampler = SAMPLER_TYPES[loaded.config["data_format"]].from_model(loaded, device, merged_dict(*configs))
     window = gen.max_seq_length or sampler.window
     folder = check_writable_folder(Path(gen.output_dir) if gen.output_dir else default_output_dir(
@@ -295,7 +301,7 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
                f"({settings.sampler}, {settings.timestep_respacing or 'all steps'}, guidance "
                f"{settings.guidance_param}) in {seconds:.1f} s ({audio_seconds / max(seconds, 1e-9):.2f} x real "
                f"time) -> {path}")
-    return path
+    return path, gen.data_root or loaded.config["data_root"]
 
 
 if __name__ == "__main__":

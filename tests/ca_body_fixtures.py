@@ -2,7 +2,7 @@
 laid out as the original's download: checkpoints/ca_body/data/<person>/{body_dec.ckpt, config.yml,
 static_assets.pt} and assets/render_defaults_<person>.pth (the goldens' two cameras and ambient occlusion).
 
-    folder = make_person_folder(tmp_path / "checkpoints/ca_body/data/PXB184")
+    folder = make_ca_body_folder(tmp_path / "checkpoints/ca_body/data/PXB184")
     golden = load_golden("golden_decoder")
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def gunzip_to(source: Path, target: Path) -> None:
         shutil.copyfileobj(packed, out)
 
 
-def make_person_folder(folder: Path) -> Path:
+def make_ca_body_folder(folder: Path) -> Path:
     """The three files of one person in `folder`: static_assets.pt holds the LBS json, the parameter
     transform and the seam data inline, as the original's file does. Returns folder."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -2,21 +2,27 @@
 (../shared/fixtures/ca_body, random weights, fake assets): skinning, decoder, strict loading."""
 import json
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 import yaml
 
-from tests.ca_body_fixtures import FIXTURES, load_golden, make_person_folder
+from sample import generate
+from sample.results import Results, save_results
+from tests.ca_body_fixtures import FIXTURES, load_golden, make_ca_body_folder, make_render_defaults
+from tests.original_fixtures import PERSON, make_original_tree
 from visualize.ca_body.assets import read_person
 from visualize.ca_body import display, rasterizer
 from visualize.ca_body.autoencoder import BodyDecoder
 from visualize.ca_body.skinning import LinearBlendSkinning, joint_matrices
+from visualize.render_results import make_view
+from visualize.video import probe
 
 
 @pytest.fixture(scope="module")
 def person(tmp_path_factory):
-    return make_person_folder(tmp_path_factory.mktemp("ca_body") / "PXB184")
+    return make_ca_body_folder(tmp_path_factory.mktemp("ca_body") / "PXB184")
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +161,38 @@ def test_unknown_config_options_and_missing_assets_are_refused(person, tmp_path)
     (folder / "static_assets.pt").unlink()
     with pytest.raises(ValueError, match="missing static_assets.pt"):
         read_person(folder)
+
+
+def tiny_results(motions: torch.Tensor, data_format: str) -> Results:
+    """results.npy content of one sample and repetition: motions (T, C), silent audio."""
+    frames = len(motions)
+    return Results(motions=motions.T[None, :, None].double().numpy(), audio=np.zeros((1, frames * 1600, 2), np.float32),
+                   lengths=np.array([frames]), num_samples=1, num_repetitions=1, data_format=data_format)
+
+
+def test_generate_plot_draws_the_photoreal_avatar_of_the_original_tree(tmp_path, capsys):
+    """The original's --plot line on the original's tree with checkpoints/ca_body/data/PXB184 and
+    assets/render_defaults_PXB184.pth: the video comes from the photoreal path, through the original's cameras."""
+    root = make_original_tree(tmp_path / "tree")
+    make_ca_body_folder(root / "checkpoints" / "ca_body" / "data" / PERSON)
+    defaults = make_render_defaults(root / "assets" / f"render_defaults_{PERSON}.pth")
+    inputs = load_golden("golden_decoder")["inputs"]
+    out = tmp_path / "out"
+    out.mkdir()
+    body = save_results(out / "body.npy", tiny_results(inputs["lbs_motion"][:1].expand(3, -1), "pose"))
+    face = save_results(out / "face.npy", tiny_results(inputs["face_embs"][:1].expand(3, -1), "face"))
+    generate.main(["--model_path", str(root / "checkpoints" / "diffusion" / "c1_pose"), "--pose_codes", str(body),
+                   "--face_codes", str(face), "--plot", "--render_size", "96", "--device", "cpu", "--no-progress"])
+    said = capsys.readouterr().out
+    assert f"[render] photoreal avatar of {root / 'checkpoints' / 'ca_body' / 'data' / PERSON}" in said
+    assert f"the original's cameras ({defaults})" in said
+    video = probe(out / "sample00_rep00_pred.mp4")
+    assert video["frames"] == 3 and (video["width"], video["height"]) == (128, 96)
+
+
+def test_without_the_files_the_reference_avatar_is_rendered_and_said(tmp_path, capsys):
+    view = make_view(32, tmp_path / "checkpoints" / "ca_body" / "data" / PERSON, None)
+    view.close()
+    said = capsys.readouterr().out + capsys.readouterr().err
+    assert "[render] the reference avatar (a2p's own body and face): no body_dec.ckpt, config.yml, " \
+           "static_assets.pt in" in said

@@ -26,7 +26,14 @@ class SeamSampler(nn.Module):
         return filled
 
     def resample(self, maps: torch.Tensor) -> torch.Tensor:
-        """maps (B, C, S, S) blended with their bilinear samples across the seams (border padding)."""
-        grid = (2.0 * (self.uvs - 0.5))[None].expand(len(maps), -1, -1, -1)
-        across = F.grid_sample(maps, grid, align_corners=False, padding_mode="border")
-        return (1.0 - self.weights) * maps + self.weights * across
+        """maps (B, C, S, S) blended with their bilinear samples across the seams (border padding), where the
+        weight is not 0 (elsewhere the blend would return the texel itself: those are left untouched)."""
+        flat_weights = self.weights.reshape(-1)
+        seam = torch.nonzero(flat_weights)[:, 0]
+        grid = (2.0 * (self.uvs.reshape(-1, 2)[seam] - 0.5))[None, None].expand(len(maps), -1, -1, -1)
+        across = F.grid_sample(maps, grid, align_corners=False, padding_mode="border")[:, :, 0]  # (B, C, N)
+        flat = maps.reshape(*maps.shape[:2], -1)
+        weight = flat_weights[seam]
+        blended = flat.clone()
+        blended[:, :, seam] = (1.0 - weight) * flat[:, :, seam] + weight * across
+        return blended.reshape(maps.shape)
