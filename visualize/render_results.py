@@ -41,6 +41,7 @@ from data_loaders.format import FACE_DIM, POSE_DIM, SAMPLE_RATE
 from sample.results import Results, ResultsError, load_results
 from utils.cli import run_cli
 from utils.config import arg, parse_config
+from utils.device import resolve_device
 from visualize.avatar_view import AvatarView
 from visualize.video import grid as grid_frames
 from visualize.video import write_video
@@ -161,12 +162,12 @@ def shrink(frames: np.ndarray, factor: int) -> np.ndarray:
 
 
 def make_view(size: int, ca_body: str | os.PathLike | None, render_defaults: str | os.PathLike | None):
-    """The photoreal avatar of the ca_body folder when it holds the original's three files, else the reference
-    avatar (AvatarView); prints one line saying which."""
+    """The photoreal avatar of the ca_body folder when it holds the original's three files (on a GPU when there
+    is one), else the reference avatar (AvatarView); prints one line saying which."""
     from visualize.ca_body.assets import PERSON_FILES
     if ca_body and all((Path(ca_body) / name).is_file() for name in PERSON_FILES):
         from visualize.ca_body.photoreal import PhotorealView
-        view = PhotorealView(ca_body, render_defaults or None, size)
+        view = PhotorealView(ca_body, render_defaults or None, size, resolve_device("auto"))
         tqdm.write(f"[render] {view.describe()}")
         return view
     where = f"no {', '.join(PERSON_FILES)} in {ca_body}" if ca_body else "no ca_body folder given"

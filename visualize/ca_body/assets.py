@@ -31,11 +31,13 @@ TOPOLOGY_KEYS = ("vi", "vt", "vti", "v2uv")
 SEAM_KEYS = ("dst_ij", "src_ij", "uvs", "weights")
 RENDER_DEFAULT_KEYS = ("K", "Rt", "campos", "ao")
 # the options of the original's config.yml `model` section that this port reads (or, for training-only
-# parts, whose checkpoint keys it checks); None: a flag, not a section
+# parts, whose checkpoint keys it checks; noise_std, logvar_scale: training noise; ckpt: weights that
+# body_dec.ckpt replaces); None: not a section
 MODEL_SECTIONS: dict[str, tuple[str, ...] | None] = {
-    "encoder": ("n_embs", "noise_std"),
-    "encoder_face": ("n_embs", "noise_std", "n_vert_in"),
-    "decoder_face": ("n_latent", "n_vert_out"),
+    "ckpt": None,
+    "encoder": ("n_embs", "noise_std", "logvar_scale"),
+    "encoder_face": ("n_embs", "noise_std", "logvar_scale", "n_vert_in"),
+    "decoder_face": ("n_latent", "n_vert_out", "ckpt"),
     "decoder": ("init_uv_size", "uv_size", "n_init_channels", "n_min_channels", "n_pose_dims",
                 "n_pose_enc_channels", "n_embs", "n_embs_enc_channels", "n_face_embs"),
     "decoder_view": ("net_uv_size", "n_init_ftrs"),

@@ -27,6 +27,7 @@ from visualize.ca_body.uv import GeometryModule
 
 UV_SIZE, TEX_SIZE = 1024, 2048
 DEFAULT_TEX_STD = 64.0
+FACE_CODE, FACE_VALUES = 256, 7306 * 3  # the original's defaults: face code size, face mesh coordinates
 CALIBRATION_PARAMETERS = 6  # per camera, the original's CalV5 (gain and bias per colour)
 
 
@@ -78,9 +79,10 @@ class BodyDecoder(nn.Module):
         self.register_buffer("face_cond_mask", torch.zeros(1, 1, decoder["init_uv_size"], decoder["init_uv_size"]))
         self.decoder = ConvDecoder(self.geo_fn, self.seam_sampler, **decoder)
         self.encoder = Encoder(self.geo_fn, config["encoder"]["n_embs"])
-        self.encoder_face = FaceEncoder(config["encoder_face"].get("n_embs", 256),
-                                        config["encoder_face"]["n_vert_in"])
-        self.decoder_face = FaceDecoderFrontal(**config["decoder_face"])
+        face_encoder, face_decoder = config["encoder_face"] or {}, config["decoder_face"] or {}
+        self.encoder_face = FaceEncoder(face_encoder.get("n_embs", FACE_CODE), face_encoder.get("n_vert_in", FACE_VALUES))
+        self.decoder_face = FaceDecoderFrontal(face_decoder.get("n_latent", FACE_CODE),
+                                               face_decoder.get("n_vert_out", FACE_VALUES))
         self.decoder_view = UNetViewDecoder(self.geo_fn, **config["decoder_view"])
         self.shadow_net = ShadowUNet(**config["shadow_net"])
         self.upscale_net = UpscaleNet(config["upscale_net"]["n_ftrs"], UV_SIZE)

@@ -75,7 +75,8 @@ class PhotorealView:
 
     def describe(self) -> str:
         """One line: what is drawn, at which size, through which cameras."""
-        return f"photoreal avatar of {self.folder} (views of {self.height} x {self.width}, {self.cameras_from})"
+        return (f"photoreal avatar of {self.folder} (views of {self.height} x {self.width}, {self.cameras_from}, "
+                f"on {self.device.type})")
 
     @torch.no_grad()
     def frame(self, pose: torch.Tensor, face_code: torch.Tensor, cameras: dict[str, torch.Tensor]) -> torch.Tensor:
