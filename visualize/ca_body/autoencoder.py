@@ -134,6 +134,6 @@ class BodyDecoder(nn.Module):
         tex = self.seam_sampler.resample(self.seam_sampler.impaint(tex_mean + tex_view))
         tex = F.interpolate(tex, size=(TEX_SIZE, TEX_SIZE), mode="bilinear", align_corners=False)
         tex = (tex + self.upscale_net(torch.cat([tex_mean, tex_view], 1))) * self.tex_std + self.tex_mean
-        tex = tex * self.seam_sampler_2k.resample(self.seam_sampler_2k.resample(shadow))
+        tex = tex * self.seam_sampler_2k.resample(self.seam_sampler_2k.resample(shadow.clone()))
         tex = self.seam_sampler_2k.resample(self.seam_sampler_2k.resample(self.seam_sampler_2k.impaint(tex)))
         return {"tex_rec": tex, "tex_view_rec": tex_view, "shadow_map": shadow}

@@ -81,7 +81,6 @@ class ConvDecoder(nn.Module):
         pose_conv = self.local_pose_conv_block(pose) * non_head
         embs_conv = self.embs_conv_block(self.embs_fc(embs).reshape(-1, *BOTTLENECK))
         face_conv = self.face_embs_conv_block(self.face_embs_fc(face_embs).reshape(-1, *FACE_BOTTLENECK))
-        embs_conv = embs_conv.clone()
         embs_conv[:, :, half:, :half] = (face_conv * self.face_cond_mask[:, :, half:, :half]
                                          + embs_conv[:, :, half:, :half] * non_head[:, :, half:, :half])
         joint = self.joint_conv_block(torch.cat([pose_conv, embs_conv], 1))

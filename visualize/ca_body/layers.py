@@ -42,7 +42,7 @@ class Conv2dWN(nn.Module):
         weight = normalised_weight(self.weight_v, self.weight_g)
         convolve = F.conv_transpose2d if self.transposed else F.conv2d
         out = convolve(x, weight, None, self.stride, self.padding, groups=self.groups)
-        return out + (self.bias if self.bias.dim() == 3 else self.bias[:, None, None])
+        return out.add_(self.bias if self.bias.dim() == 3 else self.bias[:, None, None])
 
 
 class LinearWN(nn.Module):

@@ -26,17 +26,28 @@ class GeometryModule(nn.Module):
         self.register_buffer("index_image", torch.zeros(uv_size, uv_size, 3, dtype=torch.int64))
         self.register_buffer("bary_image", torch.zeros(uv_size, uv_size, 3))
         self.register_buffer("face_index_image", torch.zeros(uv_size, uv_size, dtype=torch.int64))
+        self.texels: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.register_load_state_dict_post_hook(lambda module, _: setattr(module, "texels", None))
+
+    def covered_texels(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(flat indices (N,), corner vertices (N, 3), barycentrics (N, 3)) of the texels the index map
+        assigns a triangle. Computed once per device."""
+        if self.texels is None or self.texels[0].device != self.index_image.device:
+            covered = (self.index_image != -1).all(-1).reshape(-1)
+            index = torch.nonzero(covered)[:, 0]
+            self.texels = (index, self.index_image.reshape(-1, 3)[index],
+                           self.bary_image.reshape(-1, 3)[index].float())
+        return self.texels
 
     def to_uv(self, values: torch.Tensor) -> torch.Tensor:
         """Per-vertex values (B, V, C) -> UV maps (B, C, S, S): barycentric blends of each texel's triangle,
         0 where the index map has none."""
-        covered = (self.index_image != -1).all(-1)
-        corners = self.index_image[covered]  # (N, 3)
-        blended = (values[:, corners] * self.bary_image[covered][None, :, :, None]).sum(2)  # (B, N, C)
+        index, corners, bary = self.covered_texels()
+        blended = (values[:, corners] * bary[None, :, :, None]).sum(2)  # (B, N, C)
         size = self.index_image.shape[0]
-        maps = values.new_zeros(values.shape[0], values.shape[-1], size, size)
-        maps[:, :, covered] = blended.permute(0, 2, 1)
-        return maps
+        maps = values.new_zeros(values.shape[0], values.shape[-1], size * size)
+        maps[:, :, index] = blended.permute(0, 2, 1)
+        return maps.reshape(values.shape[0], values.shape[-1], size, size)
 
     def from_uv(self, maps: torch.Tensor) -> torch.Tensor:
         """UV maps (B, C, S, S) -> per-vertex values (B, V, C): bilinear samples at the vertex's UV
