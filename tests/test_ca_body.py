@@ -15,6 +15,7 @@ from tests.original_fixtures import PERSON, make_original_tree
 from visualize.ca_body.assets import read_person
 from visualize.ca_body import display, rasterizer
 from visualize.ca_body.autoencoder import BodyDecoder
+from visualize.ca_body.photoreal import PhotorealView
 from visualize.ca_body.skinning import LinearBlendSkinning, joint_matrices
 from visualize.render_results import make_view
 from visualize.video import probe
@@ -196,3 +197,15 @@ def test_without_the_files_the_reference_avatar_is_rendered_and_said(tmp_path, c
     said = capsys.readouterr().out + capsys.readouterr().err
     assert "[render] the reference avatar (a2p's own body and face): no body_dec.ckpt, config.yml, " \
            "static_assets.pt in" in said
+
+
+def test_without_render_defaults_a2p_frames_the_body_and_the_face(person):
+    view = PhotorealView(person, None, size=64)
+    motion = load_golden("golden_decoder")["inputs"]["lbs_motion"][:1]
+    frame = view.render(motion.numpy(), np.zeros((1, 256), np.float32))[0]
+    assert frame.shape == (64, 2 * view.width, 3) and "a2p's body and face cameras" in view.describe()
+    body, face = frame[:, :view.width].max(-1) > 0, frame[:, view.width:].max(-1) > 0
+    rows, columns = np.nonzero(body)
+    assert abs(rows.mean() - 32) < 8 and abs(columns.mean() - view.width / 2) < 8  # the body in the middle
+    assert rows.min() > 0 and rows.max() < 63  # all of it in view
+    assert face.mean() > 0.3  # the close-up is filled by the top of the body
