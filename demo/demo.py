@@ -212,8 +212,8 @@ class Demo:
         try:
             files = self.write_files(folder, face, body, num_samples)
             written = render_results(body, face, out_dir=folder, grid=grid, size=self.config.size, progress=False,
-                                     ca_body=self.person and self.person[0],
-                                     render_defaults=self.person and self.person[1])
+                                     ca_body=self.person[0] if self.person else None,
+                                     render_defaults=self.person[1] if self.person else None)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
