@@ -77,6 +77,11 @@ def summaries(name: str, maps: torch.Tensor, golden: dict) -> dict[str, torch.Te
     return ours
 
 
+def test_the_body_code_of_any_pose_is_the_originals(decoder):
+    with torch.no_grad():
+        assert (decoder.body_code() - load_golden("golden_decoder")["embs"]).abs().max() < 1e-6
+
+
 def test_decoder_textures_match_the_original(decoded):
     shared, textures = decoded
     golden = load_golden("golden_decoder")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,7 +22,7 @@ from visualize.ca_body.assets import PersonFiles
 from visualize.ca_body.body_networks import ConvDecoder, Encoder
 from visualize.ca_body.face_networks import FaceDecoderFrontal, FaceEncoder
 from visualize.ca_body.seams import SeamSampler
-from visualize.ca_body.skinning import CHANNELS_PER_JOINT, MAX_JOINTS_PER_VERTEX, LinearBlendSkinning
+from visualize.ca_body.skinning import MAX_JOINTS_PER_VERTEX, LinearBlendSkinning
 from visualize.ca_body.texture_networks import ShadowUNet, UNetViewDecoder, UpscaleNet
 from visualize.ca_body.uv import GeometryModule
 
@@ -42,8 +43,8 @@ def ignored_key_shapes(files: PersonFiles, lbs: LinearBlendSkinning) -> dict[str
              "mesh_texture_coords": (len(skinned["TextureCoordinates"]) // 2, 2),
              "skin_weights": (n_vertices, MAX_JOINTS_PER_VERTEX), "skin_indices": (n_vertices, MAX_JOINTS_PER_VERTEX),
              "bind_state": (1, n_joints, 8), "rest_vertices": (n_vertices, 3), "joints_weights": (n_joints, n_vertices),
-             "param_transform.transform_offsets": (n_joints * CHANNELS_PER_JOINT,),
-             "param_transform.transform": tuple(lbs.transform.shape)}
+             "param_transform.transform_offsets": np.shape(files.assets["lbs_config_dict"]["transform_offsets"]),
+             "param_transform.transform": np.shape(files.assets["lbs_config_dict"]["transform"])}
     shapes = {f"lbs_fn.lbs_fn.{name}": shape for name, shape in inner.items()}
     shapes.update({"lbs_fn.lbs_scale": tuple(lbs.scale.shape), "lbs_fn.lbs_template_verts": (n_vertices, 3),
                    "lbs_fn.global_scaling": tuple(lbs.global_scaling.shape), "meye_mask": (1, 1, TEX_SIZE, TEX_SIZE)})
@@ -107,19 +108,26 @@ class BodyDecoder(nn.Module):
                              f"{'; ...' if len(problems) > 3 else ''}); use the three files of one person's download")
         return model.eval()
 
-    def decode_shared(self, motion: torch.Tensor, face_codes: torch.Tensor,
-                      geom: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def decode_shared(self, motion: torch.Tensor, face_codes: torch.Tensor, geom: torch.Tensor | None = None,
+                      embs: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The view-independent part. motion (B, 104) poses, face_codes (B, 256), geom (B, V, 3): the mesh the
-        body encoder sees, by default the posed template (as the original's renderer) -> {geom: the decoded,
-        posed mesh (B, V, 3), embs, face_embs, face_dec_geom, face_dec_tex, and ConvDecoder's outputs}."""
-        if geom is None:
-            geom = self.lbs.pose(motion)
-        embs = self.encoder(self.lbs.unpose(geom, motion))
+        body encoder sees, by default the posed template (as the original's renderer); embs (B or 1, n_embs):
+        the body code, when known (body_code) -> {geom: the decoded, posed mesh (B, V, 3), embs, face_embs,
+        face_dec_geom, face_dec_tex, and ConvDecoder's outputs}."""
+        if embs is None:
+            embs = self.encoder(self.lbs.unpose(self.lbs.pose(motion) if geom is None else geom, motion))
+        embs = embs.expand(len(motion), -1)
         face = self.decoder_face(face_codes)
         face_embs = self.encoder_face(face["face_geom"], face["face_tex"])
         decoded = self.decoder(motion, embs, face_embs)
         return {**decoded, "geom": self.lbs.pose(motion, decoded["geom_delta_rec"]), "embs": embs,
                 "face_embs": face_embs, "face_dec_geom": face["face_geom"], "face_dec_tex": face["face_tex"]}
+
+    def body_code(self) -> torch.Tensor:
+        """The body code (1, n_embs) of the original's renderer for any pose: it encodes the posed template
+        un-posed again, which is the template itself up to rounding (offsets ~1e-7; the code agrees with the
+        original's to 1e-7), so zero offsets give it once per person."""
+        return self.encoder(self.lbs.template.new_zeros(1, *self.lbs.template.shape))
 
     def decode_texture(self, shared: dict[str, torch.Tensor], camera_positions: torch.Tensor,
                        ao: torch.Tensor) -> dict[str, torch.Tensor]:

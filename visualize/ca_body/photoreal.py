@@ -49,6 +49,8 @@ class PhotorealView:
         files = read_person(folder)
         self.device = torch.device(device)
         self.decoder = BodyDecoder.from_files(files).to(self.device)
+        with torch.no_grad():
+            self.body_code = self.decoder.body_code()
         renderer = files.config.get("renderer") or {}
         aspect = (renderer.get("image_height", DEFAULT_ASPECT[0]), renderer.get("image_width", DEFAULT_ASPECT[1]))
         self.height, self.width = even(size), even(size * aspect[1] / aspect[0])
@@ -81,7 +83,7 @@ class PhotorealView:
     @torch.no_grad()
     def frame(self, pose: torch.Tensor, face_code: torch.Tensor, cameras: dict[str, torch.Tensor]) -> torch.Tensor:
         """pose (104,), face code (256,), cameras {K, Rt, campos, ao} of C views -> uint8 frame (H, C * W, 3)."""
-        shared = self.decoder.decode_shared(pose[None], face_code[None])
+        shared = self.decoder.decode_shared(pose[None], face_code[None], embs=self.body_code)
         texture = self.decoder.decode_texture(shared, cameras["campos"], cameras["ao"])["tex_rec"]
         geo = self.decoder.geo_fn
         rgb = rasterizer.render(shared["geom"].expand(len(cameras["K"]), -1, -1), geo.vi, geo.vt, geo.vti, texture,
