@@ -20,6 +20,8 @@ from visualize.ca_body.skinning import LinearBlendSkinning, joint_matrices
 from visualize.render_results import make_view
 from visualize.video import probe
 
+pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"golden fixtures not found at {FIXTURES}")
+
 
 @pytest.fixture(scope="module")
 def person(tmp_path_factory):
