@@ -32,7 +32,9 @@ face and the body are sampled with sample.generate's functions as ONE audio samp
 repetitions (so the conditions are computed once), in overlapping windows when the audio is longer than the
 models' window, with --seed (the same audio and settings give the same videos). Guidance, sampler and steps
 are each model folder's recommendation (DIR/face/sampling.json, DIR/pose/sampling.json; sample/recommended.py)
-unless given as flags; top-p starts at 0.97 as in the original demo. Videos come from visualize.render_results.
+unless given as flags; top-p starts at 0.97 as in the original demo. Videos come from visualize.render_results:
+the original's photoreal avatar when its checkpoints/ca_body/data/<person>/ sits in the models' tree (the
+person of the body model's data root), else the reference avatar.
 
 Files: each request writes into its own folder under the workspace (--output_dir, default a new temporary
 folder, removed when the process ends); gradio keeps its uploads and the copies of the outputs it serves in
@@ -69,6 +71,7 @@ from train.original_layout import OriginalModelConfig, original_model_folders
 from utils.cli import run_cli
 from utils.config import arg, parse_config
 from utils.device import resolve_device
+from visualize.ca_body.photoreal import person_paths
 from visualize.export_bvh import write_bvh, write_face_csv
 from visualize.export_gltf import PERSON_NAMES, PersonMotion, write_gltf
 from visualize.render_results import render_results
@@ -149,8 +152,10 @@ def model_folders(folder: str | Path) -> dict[str, Path]:
 class Demo:
     """The loaded face and body samplers and the settings of the page (DemoConfig)."""
 
-    def __init__(self, face: FaceSampler, body: BodySampler, config: DemoConfig):
-        self.face, self.body, self.config = face, body, config
+    def __init__(self, face: FaceSampler, body: BodySampler, config: DemoConfig,
+                 person: tuple[Path, Path] | None = None):
+        """person: (ca_body folder, render_defaults file) of the photoreal avatar (render_results.make_view)."""
+        self.face, self.body, self.config, self.person = face, body, config, person
         folder = Path(config.checkpoints)
         common = dict(sampler=config.sampler, timestep_respacing=config.timestep_respacing, seed=config.seed)
         self.face_settings = sampling_settings(folder / "face", guidance_param=config.face_guidance, **common)
@@ -176,7 +181,8 @@ class Demo:
         folders, device = model_folders(config.checkpoints), resolve_device(config.device)
         face = FaceSampler.load(folders["face"], device, options)
         body = BodySampler.load(folders["pose"], device, resume_trans=folders["guide"], options=options)
-        return cls(face, body, config)
+        data_root = body.config.get("data_root")
+        return cls(face, body, config, person_paths(folders["pose"], data_root) if data_root else None)
 
     def sample(self, sampler: FaceSampler | BodySampler, inputs: Inputs, num_samples: int,
                settings: SamplingConfig, partner: bool = False) -> Results:
@@ -231,7 +237,8 @@ class Demo:
             (face, body), partner = persons[0], dict(zip(("partner_face_results", "partner_body_results"),
                                                         persons[1] if both else ()))
             written = render_results(body, face, out_dir=folder, grid=grid and not both, size=self.config.size,
-                                     progress=False, **partner)
+                                     progress=False, ca_body=self.person[0] if self.person else None,
+                                     render_defaults=self.person[1] if self.person else None, **partner)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

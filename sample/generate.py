@@ -247,9 +247,11 @@ def check_config(gen: GenerateConfig, settings: SamplingConfig, plot: PlotConfig
                                     f"make them with sample.generate --both")
 
 
-def render(plot: PlotConfig, data_format: str, results_path: Path, progress: bool, both: bool = False) -> list[Path]:
+def render(plot: PlotConfig, data_format: str, results_path: Path, progress: bool, both: bool = False,
+           person: tuple[Path, Path] | None = None) -> list[Path]:
     """The videos of --plot / --render_gt, written beside results.npy; the other part from --face/pose_codes;
-    with both, the two persons facing each other (each one's partner_results.npy beside its results). The
+    with both, the two persons facing each other (each one's partner_results.npy beside its results); person:
+    (ca_body folder, render_defaults file) of the photoreal avatar, drawn when its files are present. The
     renderer (OpenGL through moderngl) is imported here, so sampling alone runs where it is missing."""
     from visualize.render_results import render_results
     body = results_path if data_format == "pose" else (plot.pose_codes or None)
@@ -260,7 +262,8 @@ def render(plot: PlotConfig, data_format: str, results_path: Path, progress: boo
                         partner_face_results=face and partner_path(face))
     return render_results(body_results=body, face_results=face, out_dir=results_path.parent,
                           render_gt=plot.render_gt, grid=plot.grid and not plot.render_gt,
-                          size=plot.render_size, progress=progress, **partners)
+                          size=plot.render_size, progress=progress, ca_body=person[0] if person else None,
+                          render_defaults=person[1] if person else None, **partners)
 
 
 def parse_flags(argv: list[str] | None = None) -> tuple:
@@ -284,10 +287,12 @@ def main(argv: list[str] | None = None) -> Path:
     configs = parse_flags(argv)
     gen, settings, plot, partner = configs[0], configs[1], configs[3], configs[5]
     check_config(gen, settings, plot, partner)
-    path = sample_to_file(gen, settings, configs)
+    path, data_root = sample_to_file(gen, settings, configs)
     if plot.plot or plot.render_gt:
+        from visualize.ca_body.photoreal import person_paths
         data_format = load_results(path).data_format
-        for video in render(plot, data_format, path, gen.progress, partner.both):
+        person = person_paths(gen.model_path, data_root) if data_root else None
+        for video in render(plot, data_format, path, gen.progress, partner.both, person):
             tqdm.write(f"[generate] video -> {video}")
     return path
 
@@ -342,9 +347,9 @@ def load_partner(person: MotionSampler, settings: SamplingConfig, gen: GenerateC
     return sampler, settings
 
 
-def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple) -> Path:
-    """Load the model and sample (or reuse the model's own --face_codes/--pose_codes file); results.npy path.
-    With --both the partner's results go beside it."""
+def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple) -> tuple[Path, str]:
+    """Load the model and sample (or reuse the model's own --face_codes/--pose_codes file): (results.npy path,
+    the data root of the person). With --both the partner's results go beside it."""
     plot = configs[3]
     device = resolve_device(gen.device)
     seed_everything(settings.seed)
@@ -352,7 +357,7 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
     given = plot.pose_codes if loaded.config["data_format"] == "pose" else plot.face_codes
     if given:
         tqdm.write(f"[generate] rendering {given} instead of sampling (given for this model's data_format)")
-        return Path(given)
+        return Path(given), gen.data_root or loaded.config["data_root"]
     partner = load_partner(sampler, settings, gen, configs, device) if configs[5].both else None
     window = gen.max_seq_length or sampler.window
     folder = check_writable_folder(Path(gen.output_dir) if gen.output_dir else default_output_dir(
@@ -367,7 +372,7 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
         partner_sampler, partner_settings = partner
         sample_and_save(partner_sampler, partner_inputs(inputs, partner_sampler.normalizer), partner_settings, gen,
                         window, partner_path(path))
-    return path
+    return path, gen.data_root or loaded.config["data_root"]
 
 
 if __name__ == "__main__":

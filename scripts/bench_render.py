@@ -4,8 +4,11 @@
 
 Rows: a ~10k-vertex test sphere (one view with and without 4x MSAA, two views side by side), the reference
 avatar's two views with and without MSAA (AvatarView.render, posing on the CPU included, and the
-rasterisation alone), and H.264
-+ AAC encoding of the avatar frames. The best of `repeats` runs is reported (other work on the machine only
+rasterisation alone), H.264 + AAC encoding of the avatar frames, and the original's photoreal Codec Avatar
+(visualize/ca_body: decoder and torch rasteriser, one frame = both views) at its config.yml view height and at
+--preview_size, on --photoreal_device (cpu, or cuda where a GPU is lent). The photoreal person is --ca_body
+(the original's checkpoints/ca_body/data/<person>, with --render_defaults), by default the golden fixture of
+../shared/fixtures/ca_body (random weights at the original's texture sizes, a 384-vertex mesh). The best of `repeats` runs is reported (other work on the machine only
 slows runs down). CPU ms/frame counts every thread of this process (llvmpipe rasterises on all cores) and
 ffmpeg: on an otherwise idle machine the wall-clock rate lies between 1000 / CPU ms and cores * 1000 / CPU ms.
 """
@@ -17,14 +20,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import sys
+
 import numpy as np
 import torch
 
-from utils.cli import run_cli
-from utils.config import arg, parse_config
-from visualize.avatar_view import AvatarView
-from visualize.renderer import Camera, MeshRenderer
-from visualize.video import write_video
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from utils.cli import run_cli  # noqa: E402
+from utils.config import arg, parse_config  # noqa: E402
+from visualize.avatar_view import AvatarView  # noqa: E402
+from visualize.ca_body.assets import read_person  # noqa: E402
+from visualize.ca_body.photoreal import PhotorealView  # noqa: E402
+from visualize.renderer import Camera, MeshRenderer  # noqa: E402
+from visualize.video import write_video  # noqa: E402
+
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ca_body"
 
 
 @dataclass
@@ -33,6 +43,12 @@ class BenchConfig:
     frames: int = arg(90, "frames per measurement (30 fps video frames)")
     size: int = arg(512, "width and height of one view, pixels")
     repeats: int = arg(3, "runs per row; the fastest is reported")
+    ca_body: str = arg("", "the original's checkpoints/ca_body/data/<person> folder to time (default: the "
+                           "fixture of ../shared/fixtures/ca_body; none: no photoreal rows)")
+    render_defaults: str = arg("", "its assets/render_defaults_<person>.pth (default: a2p's cameras)")
+    photoreal_frames: int = arg(3, "frames per photoreal measurement (each takes seconds on a CPU)")
+    preview_size: int = arg(128, "view height of the photoreal preview row, pixels")
+    photoreal_device: str = arg("cpu", "torch device of the photoreal rows (cpu, cuda)")
 
 
 def test_sphere(rows: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -60,6 +76,25 @@ def measure(work, frames: int, repeats: int) -> tuple[float, float]:
         runs.append((time.perf_counter() - wall, cpu_seconds() - cpu))
     wall, cpu = min(runs)
     return frames / wall, 1000 * cpu / frames
+
+
+def photoreal_rows(config: BenchConfig, pose: torch.Tensor, face_code: torch.Tensor, workdir: Path) -> list:
+    """(label, (frames/s, CPU ms/frame)) of the photoreal avatar at its config's view height and at the
+    preview size (module docstring); [] when there is no person folder to time."""
+    folder = config.ca_body
+    if not folder and (FIXTURE / "body_dec.ckpt.gz").is_file():
+        from tests.ca_body_fixtures import make_ca_body_folder
+        folder = make_ca_body_folder(workdir / "ca_body")
+    if not folder or folder == "none":
+        return []
+    height = (read_person(folder).config.get("renderer") or {}).get("image_height", config.preview_size)
+    frames, rows = config.photoreal_frames, []
+    for size in dict.fromkeys((height, config.preview_size)):
+        view = PhotorealView(folder, config.render_defaults or None, size, config.photoreal_device)
+        label = (f"photoreal {view.decoder.geo_fn.v2uv.shape[0]} vertices, 2 views {2 * view.width}x{view.height} "
+                 f"on {config.photoreal_device}, decoding included")
+        rows.append((label, measure(lambda: view.render(pose[:frames], face_code[:frames]), frames, config.repeats)))
+    return rows
 
 
 def main(argv=None) -> None:
@@ -99,12 +134,13 @@ def main(argv=None) -> None:
         target = Path(workdir) / "bench.mp4"
         label = f"encode {2 * size}x{size} H.264 (crf 18, veryfast) + AAC"
         rows.append((label, measure(lambda: write_video(target, video, audio), frames, repeats)))
+        rows += photoreal_rows(config, pose, face_code, Path(workdir))
 
     width = max(len(label) for label, _ in rows)
     print(f"load average before: {load:.2f} on {os.cpu_count()} cores (other work slows the wall-clock rows)")
     print(f"{'measurement':<{width}}  frames/s  CPU ms/frame")
     for label, (fps, cpu_ms) in rows:
-        print(f"{label:<{width}}  {fps:8.1f}  {cpu_ms:12.1f}")
+        print(f"{label:<{width}}  {fps:8.2f}  {cpu_ms:12.1f}")
 
 
 if __name__ == "__main__":

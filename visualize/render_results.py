@@ -17,7 +17,11 @@ results.npy does not carry).
 Written into out_dir, for sample s and repetition r (rows cut to their `lengths`, at the results' fps, the
 row's stereo 48 kHz audio muxed in as AAC):
 - `sample{s:02d}_rep{r:02d}_pred.mp4`: the generated motion. Frames are visualize.avatar_view.AvatarView's:
-  size x 2*size, the full body on the left and a face close-up on the right.
+  size x 2*size, the full body on the left and a face close-up on the right. When the person's Codec Avatar
+  files are present (ca_body: the original's checkpoints/ca_body/data/<person>/, see visualize/ca_body), the
+  frames are instead that photoreal avatar's two views (visualize/ca_body/photoreal.py), size pixels high,
+  through the cameras of render_defaults (the original's assets/render_defaults_<person>.pth) when given. One
+  line says which is rendered.
 - with render_gt instead: `sample{s:02d}_rep00_gt.mp4`, the ground truth of body and face (whichever is
   given). The ground truth is the same for every repetition, so only repetition 0 is rendered (the original
   rendered the same video once per repetition).
@@ -43,6 +47,7 @@ from data_loaders.format import FACE_DIM, POSE_DIM, SAMPLE_RATE
 from sample.results import Results, ResultsError, load_results
 from utils.cli import run_cli
 from utils.config import arg, parse_config
+from utils.device import resolve_device
 from visualize.avatar_view import AvatarView
 from visualize.conversation_view import ConversationView
 from visualize.video import grid as grid_frames
@@ -67,6 +72,9 @@ class RenderResultsConfig:
     partner_face_codes: str = arg("", "the conversation partner's face results.npy (sample.generate --both)")
     size: int = arg(512, "pixels per view: a frame is size x 2*size (full body | face close-up)")
     progress: bool = arg(True, "show a progress bar")
+    ca_body: str = arg("", "the original's checkpoints/ca_body/data/<person> folder: render that photoreal avatar "
+                           "when it holds body_dec.ckpt, config.yml and static_assets.pt")
+    render_defaults: str = arg("", "the original's assets/render_defaults_<person>.pth: its cameras for --ca_body")
 
 
 def _load(results: Results | str | os.PathLike | None, channels: int, what: str,
@@ -202,13 +210,29 @@ def render_conversation(person: _Sources, partner: _Sources, out_dir: Path, size
     return written
 
 
+def make_view(size: int, ca_body: str | os.PathLike | None, render_defaults: str | os.PathLike | None):
+    """The photoreal avatar of the ca_body folder when it holds the original's three files (on a GPU when there
+    is one), else the reference avatar (AvatarView); prints one line saying which."""
+    from visualize.ca_body.assets import PERSON_FILES
+    if ca_body and all((Path(ca_body) / name).is_file() for name in PERSON_FILES):
+        from visualize.ca_body.photoreal import PhotorealView
+        view = PhotorealView(ca_body, render_defaults or None, size, resolve_device("auto"))
+        tqdm.write(f"[render] {view.describe()}")
+        return view
+    where = f"no {', '.join(PERSON_FILES)} in {ca_body}" if ca_body else "no ca_body folder given"
+    tqdm.write(f"[render] the reference avatar (a2p's own body and face): {where} for the photoreal one")
+    return AvatarView(size)
+
+
 def render_results(body_results: Results | str | os.PathLike | None = None,
                    face_results: Results | str | os.PathLike | None = None, *, out_dir: str | os.PathLike,
                    render_gt: bool = False, grid: bool = False, size: int = 512, progress: bool = True,
                    partner_body_results: Results | str | os.PathLike | None = None,
-                   partner_face_results: Results | str | os.PathLike | None = None) -> list[Path]:
+                   partner_face_results: Results | str | os.PathLike | None = None,
+                   ca_body: str | os.PathLike | None = None,
+                   render_defaults: str | os.PathLike | None = None) -> list[Path]:
     """Render every sample x repetition of the results (module docstring); returns the mp4 paths written. With
-    partner results, videos of both persons."""
+    partner results, videos of both persons; ca_body / render_defaults: the photoreal avatar (make_view)."""
     if body_results is None and face_results is None:
         raise ValueError("render_results needs body results (--pose_codes), face results (--face_codes) or both")
     if render_gt and grid:
@@ -227,7 +251,7 @@ def render_results(body_results: Results | str | os.PathLike | None = None,
     repetitions = 1 if render_gt else ref.num_repetitions
     columns, factor = grid_scale(repetitions, size)
     written = []
-    view = AvatarView(size)
+    view = make_view(size, ca_body, render_defaults)
     try:
         with tqdm(total=ref.num_samples * (repetitions + grid), desc="render", unit="video",
                   disable=not progress) as bar:
@@ -263,7 +287,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     written = render_results(config.pose_codes or None, config.face_codes or None, out_dir=config.out_dir,
                              render_gt=config.render_gt, grid=config.grid, size=config.size,
                              progress=config.progress, partner_body_results=config.partner_pose_codes or None,
-                             partner_face_results=config.partner_face_codes or None)
+                             partner_face_results=config.partner_face_codes or None, ca_body=config.ca_body or None,
+                             render_defaults=config.render_defaults or None)
     print(f"wrote {len(written)} videos to {config.out_dir}")
     return written
 
