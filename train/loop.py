@@ -40,10 +40,9 @@ saves killed midway (`.opt*.pt.<pid>.tmp`, utils/files.py) are removed at start.
 
 Ctrl-C, or SIGTERM (`kill`, `timeout`, a scheduler ending the job), stops at the end of the current step
 (an optimizer step is never left half done), saves a checkpoint of that step and exits with status 130;
-rerunning the same command continues from there. The DataLoader workers ignore both signals (they are
-forked with them blocked, then `ignore_stop_signals`), so a signal sent to the whole process group (Ctrl-C in
-a terminal, `timeout`, most schedulers) reaches the training process alone, which saves, then shuts the
-workers down.
+rerunning the same command continues from there. A signal sent to the whole process group (Ctrl-C in a
+terminal, `timeout`, most schedulers) reaches the training process alone, which saves; the DataLoader workers
+end with the training process whatever ends it, a signal, an error or a full disk (train/workers.py).
 """
 from __future__ import annotations
 
@@ -69,6 +68,7 @@ from train.checkpoint import UnreadableCheckpointError, checkpoint_path, list_ch
     prune_checkpoints, run_kind, save_atomic
 from train.distributed import all_reduce_mean, barrier, cleanup, is_distributed, is_main_process, \
     launched_by_torchrun, setup_distributed, wrap_model
+from train.workers import STOP_SIGNALS, LoaderWorkers
 from utils.config import arg, load_args_json, merged_dict, save_args_json
 from utils.device import autocast
 from utils.files import remove_stale_temp_files
@@ -197,9 +197,6 @@ class EMA:
                     p.copy_(r)
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -240,29 +237,6 @@ def deferred_keyboard_interrupt():
             signal.raise_signal(signum)
         elif callable(handler):
             handler(signum, None)
-
-
-@contextlib.contextmanager
-def stop_signals_blocked():
-    """Ctrl-C and SIGTERM wait while the block runs in this thread (they are delivered when it ends), so that
-    DataLoader workers forked inside it start with them blocked; `ignore_stop_signals` takes it from there."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to worry about
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def ignore_stop_signals(worker_id: int) -> None:
-    """worker_init_fn of the DataLoader: a worker ignores Ctrl-C and SIGTERM (the training process handles
-    them and shuts the workers down), then unblocks them."""
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def move_to(batch: Any, device: torch.device) -> Any:
@@ -428,9 +402,10 @@ class TrainLoop:
         cfg, start_step = self.cfg, self.step
         sampler = StepSeedSampler(cfg.seed, cfg.batch_size, start_step=start_step, rank=self.dist.rank,
                                   world_size=self.dist.world_size, num_steps=cfg.num_steps)
+        workers = LoaderWorkers()
         loader = DataLoader(self.dataset, batch_sampler=sampler, collate_fn=self.collate_fn,
                             num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
-                            worker_init_fn=ignore_stop_signals)
+                            worker_init_fn=workers.init_worker)
         main = is_main_process()
         writer = SummaryWriter(str(self.save_dir)) if main else None
         progress = tqdm(total=cfg.num_steps, initial=start_step, desc=f"train {self.save_dir.name}",
@@ -441,10 +416,10 @@ class TrainLoop:
                        f"process(es), global batch {cfg.batch_size}, steps {start_step}..{cfg.num_steps}")
         self.model.train()
         self._interval_start = time.perf_counter()
+        batches = None
         try:
             with terminate_as_interrupt():
-                with stop_signals_blocked():
-                    batches = iter(loader)  # starts the workers
+                batches = workers.start(loader)
                 for batch in batches:
                     self._train_step(batch)
                     progress.update(1)
@@ -456,6 +431,9 @@ class TrainLoop:
                            f"command again to continue")
             raise SystemExit(130)
         finally:
+            workers.stop()
+            batches = None  # the loader's own shut-down, which finds its workers gone
+            workers.join()
             progress.close()
             if writer is not None:
                 writer.close()
