@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from data_loaders.audio_header import AudioHeaderError, read_audio_header
 from utils.files import atomic_write
 
 FPS = 30
@@ -145,12 +146,14 @@ def split_scenes(scenes: list, split: str) -> list:
 
 
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """(samples (N, channels) float32 in [-1, 1], sample rate). Raises FormatError for unreadable files."""
+    """(samples (N, channels) float32 in [-1, 1], sample rate). Raises FormatError for unreadable files and
+    for a header no recording has (data_loaders/audio_header.py)."""
     path = Path(path)
-    if not path.is_file():
-        raise FormatError(f"{path}: file not found")
     try:
+        read_audio_header(path)
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except AudioHeaderError as err:
+        raise FormatError(str(err)) from err
     except (RuntimeError, sf.LibsndfileError) as err:
         raise FormatError(f"{path}: not a readable audio file ({err}); give a WAV/FLAC/OGG/MP3 file") from err
     return audio, rate

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,9 @@ from browser import CHROMIUM, Browser
 from data_loaders.format import FPS
 from demo.demo import CheckpointsMissing, Demo, DemoConfig, launch
 from model.vqvae import VQConfig
-from sample.audio_input import AudioInputError
 from sample.recommended import write_recommended_sampling
 from sample.results import load_results
+from tests.crafted_audio import header_bombs
 from tests.data_fixtures import make_person_folder
 from train import train_diffusion, train_guide, train_lip
 from train.loop import TrainConfig
@@ -143,10 +144,23 @@ def test_bad_requests_and_missing_checkpoints_get_their_message(checkpoints, spe
         demo.run(str(speech))
     not_audio = tmp_path / "notes.wav"
     not_audio.write_text("not audio")
-    with pytest.raises(AudioInputError, match="notes.wav: not a readable audio file"):
+    with pytest.raises(ValueError, match="notes.wav: not a readable audio file"):
         demo.run(str(not_audio))
     with pytest.raises(CheckpointsMissing, match=r"(?s)empty/face .*empty/pose .*empty/guide .*train\.train_lip"):
         Demo.load(demo_config(tmp_path / "empty", tmp_path))
+
+
+def test_header_bombs_are_refused_before_any_allocation(checkpoints, tmp_path):
+    """Crafted headers within the size and duration limits (tests/crafted_audio.py): one line each, naming the
+    file, in little memory (the 4,000,037 Hz one took 4.2 GB)."""
+    demo = Demo.load(demo_config(checkpoints, tmp_path / "out"))
+    for path, message in header_bombs(tmp_path).items():
+        tracemalloc.start()
+        with pytest.raises(ValueError, match=message) as error:
+            demo.run(str(path))
+        peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+        tracemalloc.stop()
+        assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value) and peak < 300
 
 
 REFUSE_UPLOADS = """import re, sys
