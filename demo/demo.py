@@ -57,14 +57,15 @@ from sample.face import FaceSampler
 from sample.generate import GenerateConfig, Inputs, audio_file_inputs, sample_inputs
 from sample.recommended import sampling_settings
 from sample.results import Results, save_results
-from sample.windows import NormalizedAudio, SamplingConfig
+from sample.windows import GUIDANCE_RANGE, NormalizedAudio, SamplingConfig
 from train.checkpoint import latest_checkpoint
 from train.original_layout import OriginalModelConfig, original_model_folders
 from utils.cli import run_cli
 from utils.config import arg, parse_config
-from utils.device import resolve_device
+from utils.device import device_name, resolve_device
 from visualize.export_bvh import write_bvh, write_face_csv
 from visualize.render_results import render_results
+from visualize.video import VIEW_SIZE_RANGE
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_SAMPLES = 10
@@ -89,12 +90,13 @@ class DemoConfig:
     checkpoints: str = arg(str(REPO / "checkpoints"), "folder holding the face, lip, pose, guide and vq training "
                                                       "save_dirs, or the original's released checkpoints/ tree "
                                                       "(module docstring)")
-    port: int = arg(7860, "port of the web page")
+    port: int = arg(7860, "port of the web page", at_most=65535)
     host: str = arg("127.0.0.1", "address to listen on (0.0.0.0: reachable from other machines)")
     share: bool = arg(False, "also publish the page through a temporary public gradio.live link (needs internet)")
     output_dir: str = arg("", "folder for each request's videos and files (default: a new temporary folder)")
-    device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
-    size: int = arg(384, "pixels per view of the videos: a frame is size x 2*size (full body | face close-up)")
+    device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N", check=device_name)
+    size: int = arg(384, "pixels per view of the videos: a frame is size x 2*size (full body | face close-up)",
+                    **VIEW_SIZE_RANGE)
     max_seconds: float = arg(120.0, "longest audio accepted, in seconds, read from the file's header before it is "
                                     "decoded (0: any length)")
     max_upload_mb: float = arg(50.0, "largest audio file accepted, in MB (0: any size)")
@@ -104,9 +106,9 @@ class DemoConfig:
                                                                       "sample.generate); none: each model "
                                                                       "folder's sampling.json")
     face_guidance: Optional[float] = arg(None, "classifier-free guidance scale of the face; none: "
-                                               "DIR/face/sampling.json")
+                                               "DIR/face/sampling.json", **GUIDANCE_RANGE)
     body_guidance: Optional[float] = arg(None, "classifier-free guidance scale of the body; none: "
-                                               "DIR/pose/sampling.json")
+                                               "DIR/pose/sampling.json", **GUIDANCE_RANGE)
     seed: int = arg(10, "seed of the sampling noise (original demo: 10)")
 
 

@@ -38,7 +38,7 @@ import torch
 from tqdm import tqdm
 
 from data_loaders.dataset import SocialDataset, collate
-from data_loaders.format import FPS, SAMPLES_PER_FRAME
+from data_loaders.format import FPS, KEYFRAME_STEP, SAMPLES_PER_FRAME
 from data_loaders.stats import Normalizer
 from sample.audio_input import AudioOnDisk, open_conversation_audio
 from sample.body import BodyConfig, BodySampler
@@ -51,8 +51,9 @@ from train.original_layout import OriginalModelConfig
 from train.train_diffusion import load_diffusion_model
 from utils.cli import run_cli
 from utils.config import arg, merged_dict, parse_config
-from utils.device import resolve_device, seed_everything
+from utils.device import device_name, resolve_device, seed_everything
 from utils.files import check_writable_folder
+from visualize.video import VIEW_SIZE_RANGE
 
 SAMPLER_TYPES = {"face": FaceSampler, "pose": BodySampler}  # data_format -> MotionSampler class
 
@@ -73,13 +74,14 @@ class GenerateConfig:
     num_samples: int = arg(10, "test chunks to sample (the first of a seeded shuffle of all chunks); with "
                                "--audio the file is the one sample")
     max_seq_length: Optional[int] = arg(None, "frames per test chunk and per window of long audio (default: the "
-                                              "model's training max_seq_length; 600 = 20 s)")
+                                              "model's training max_seq_length; 600 = 20 s; at least 2 keyframes)",
+                                        at_least=2 * KEYFRAME_STEP)
     overlap: Optional[int] = arg(None, "frames shared by consecutive windows of long audio, inpainted from the "
                                        "previous window, then cross-faded (default: 15 percent of the window, 90 "
                                        "frames for 600; rounded so windows start on whole seconds)")
     batch_size: int = arg(64, "sequences (samples x repetitions) sampled together; guidance doubles the rows "
                               "of each denoiser call")
-    device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
+    device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N", check=device_name)
     progress: bool = arg(True, "show progress bars")
 
 
@@ -94,7 +96,8 @@ class PlotConfig:
                               "model: render this file instead of sampling")
     render_gt: bool = arg(False, "render the ground truth (sampleNN_rep00_gt.mp4) instead of the predictions")
     grid: bool = arg(False, "with --plot, also write sampleNN_grid.mp4 with all repetitions of a sample")
-    render_size: int = arg(512, "pixels per view of the videos: frames are size x 2*size (body | face)")
+    render_size: int = arg(512, "pixels per view of the videos: frames are size x 2*size (body | face)",
+                           **VIEW_SIZE_RANGE)
 
 
 CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig, OriginalModelConfig]
@@ -213,8 +216,6 @@ def check_config(gen: GenerateConfig, settings: SamplingConfig, plot: PlotConfig
                         ("num_repetitions", settings.num_repetitions)):
         if value < 1:
             raise SystemExit(f"--{name} must be >= 1, got {value}")
-    if gen.max_seq_length is not None and gen.max_seq_length < 1:
-        raise SystemExit(f"--max_seq_length must be >= 1, got {gen.max_seq_length}")
     for flag, given in (("--face_codes", plot.face_codes), ("--pose_codes", plot.pose_codes)):
         if given and not Path(given).is_file():
             raise FileNotFoundError(f"{given}: results file not found ({flag}); sample.generate writes results.npy "

@@ -24,14 +24,14 @@ from utils.cli import run_cli
 from utils.config import arg, parse_config
 from visualize.avatar_view import AvatarView
 from visualize.renderer import Camera, MeshRenderer
-from visualize.video import write_video
+from visualize.video import VIEW_SIZE_RANGE, write_video
 
 
 @dataclass
 class BenchConfig:
     """What to measure."""
     frames: int = arg(90, "frames per measurement (30 fps video frames)")
-    size: int = arg(512, "width and height of one view, pixels")
+    size: int = arg(512, "width and height of one view, pixels", **VIEW_SIZE_RANGE)
     repeats: int = arg(3, "runs per row; the fastest is reported")
 
 

@@ -22,7 +22,7 @@ from model.denoiser import DenoiserConfig, FiLMTransformer, denoiser_preset
 from train.train_diffusion import DiffusionLoss
 from utils.cli import run_cli
 from utils.config import arg, from_dict, parse_config
-from utils.device import autocast, resolve_device
+from utils.device import autocast, device_name, resolve_device
 
 LIP_DIM = len(LIP_VERTEX_INDICES) * 3  # the face denoiser's lip input: lip vertices x 3 coordinates
 
@@ -33,7 +33,7 @@ class BenchTrainConfig:
     batch_size: int = arg(4, "windows per training step (the original's README: 4)")
     frames: int = arg(600, "frames per window (600 = 20 s)")
     steps: int = arg(3, "timed steps per model (after one warm-up step)")
-    device: str = arg("auto", "auto, cpu or cuda")
+    device: str = arg("auto", "auto, cpu or cuda", check=device_name)
 
 
 def random_batch(batch_size: int, frames: int, nfeats: int, device: torch.device) -> dict:

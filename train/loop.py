@@ -70,7 +70,7 @@ from train.distributed import all_reduce_mean, barrier, cleanup, is_distributed,
     launched_by_torchrun, setup_distributed, wrap_model
 from train.workers import STOP_SIGNALS, LoaderWorkers
 from utils.config import arg, load_args_json, merged_dict, save_args_json
-from utils.device import autocast
+from utils.device import autocast, device_name
 from utils.files import remove_stale_temp_files
 
 PROGRESS_INTERVAL = 50  # steps between progress-bar loss updates (each one synchronises the device)
@@ -91,7 +91,7 @@ class TrainConfig:
     num_steps: int = arg(800_000, "optimizer steps of the whole run (alias: the original's --total_iter)",
                          aliases=("--total_iter",))
     lr: float = arg(1e-4, "peak learning rate of AdamW")
-    betas: tuple[float, float] = arg((0.9, 0.999), "AdamW betas")
+    betas: tuple[float, float] = arg((0.9, 0.999), "AdamW betas", at_most=0.9999)
     weight_decay: float = arg(0.0, "AdamW (decoupled) weight decay")
     warm_up_iter: int = arg(1000, "steps of linear warm-up: step s < warm_up_iter uses lr*(s+1)/warm_up_iter")
     schedule: Literal["constant", "cosine", "linear"] = arg("constant", "learning rate after warm-up: constant, "
@@ -101,7 +101,8 @@ class TrainConfig:
     ema_decay: float = arg(0.999, "decay of the fp32 EMA of the weights that model*.pt holds (0: off, raw "
                                   "weights saved); warms up as min(decay, (1+s)/(10+s))")
     amp: bool = arg(True, "bf16 mixed precision on CUDA (no effect on the CPU)")
-    device: str = arg("auto", "auto, cpu, cuda or cuda:N (under torchrun process k uses cuda:LOCAL_RANK)")
+    device: str = arg("auto", "auto, cpu, cuda or cuda:N (under torchrun process k uses cuda:LOCAL_RANK)",
+                      check=device_name)
     num_workers: int = arg(2, "data loader worker processes (0: load in the training process)")
     log_interval: int = arg(1000, "steps between TensorBoard points (means over the interval; alias: the "
                                   "original's --print_iter)", aliases=("--print_iter",))

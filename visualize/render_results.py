@@ -39,7 +39,7 @@ from utils.cli import run_cli
 from utils.config import arg, parse_config
 from visualize.avatar_view import AvatarView
 from visualize.video import grid as grid_frames
-from visualize.video import write_video
+from visualize.video import VIEW_SIZE_RANGE, write_video
 
 AUDIO_TOLERANCE = 1e-5  # largest |difference| of the face and body files' audio samples in one row
 GRID_COLUMNS = 2
@@ -55,7 +55,8 @@ class RenderResultsConfig:
     out_dir: str = arg("", "folder for the mp4 files (required)")
     render_gt: bool = arg(False, "render the ground truth (one video per sample) instead of the predictions")
     grid: bool = arg(False, "also write sampleNN_grid.mp4: all repetitions of a sample in one video")
-    size: int = arg(512, "pixels per view: a frame is size x 2*size (full body | face close-up)")
+    size: int = arg(512, "pixels per view: a frame is size x 2*size (full body | face close-up)",
+                    **VIEW_SIZE_RANGE)
     progress: bool = arg(True, "show a progress bar")
 
 

@@ -23,6 +23,8 @@ import soundfile as sf
 
 from utils.files import atomic_write
 
+VIEW_SIZE_RANGE = {"at_least": 32, "at_most": 4096}  # pixels per view that --size / --render_size flags take
+
 AUDIO_BITRATE = "192k"
 
 
