@@ -39,6 +39,7 @@ before them validation, the rest train.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -171,9 +172,13 @@ def audio_peak_fault(path: str | os.PathLike, audio: np.ndarray) -> str | None:
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, rate: int = SAMPLE_RATE) -> None:
-    """Write (N, channels) float audio in [-1, 1] as 16-bit PCM WAV (the official format), atomically."""
-    with atomic_write(path) as tmp:
-        sf.write(str(tmp), np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+    """Write (N, channels) float audio in [-1, 1] as 16-bit PCM WAV (the official format), atomically. The WAV
+    is encoded in memory and written by Python, so a full disk is an OSError naming the file (libsndfile's own
+    writes fail with a message that names neither the file nor the cause)."""
+    encoded = io.BytesIO()
+    sf.write(encoded, np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(encoded.getbuffer())
 
 
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:

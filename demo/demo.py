@@ -30,14 +30,15 @@ are each model folder's recommendation (DIR/face/sampling.json, DIR/pose/samplin
 unless given as flags; top-p starts at 0.97 as in the original demo. Videos come from visualize.render_results.
 
 Files: each request writes into its own folder under the workspace (--output_dir, default a new temporary
-folder, removed when the process ends); gradio keeps its uploads and the copies of the outputs it serves in
-the workspace's `gradio/` folder (GRADIO_TEMP_DIR). After a request, the upload and the request's folder
-are deleted (the page holds the videos and downloads by then; upload the speech again for another run);
-gradio's copies older than CACHE_SECONDS are deleted as it runs.
+folder owned by the process and removed however it ends, SIGTERM included: demo/workspace.py); gradio keeps
+its uploads and the copies of the outputs it serves in the workspace's `gradio/` folder (GRADIO_TEMP_DIR).
+After a request, the upload and the request's folder are deleted (the page holds the videos and downloads
+by then; upload the speech again for another run); a request made through the API leaves its folder until a
+later request finds it older than REQUEST_SECONDS; gradio's copies older than CACHE_SECONDS are deleted as
+it runs. Error messages on the page name the upload by its file name, never a path on the server.
 """
 from __future__ import annotations
 
-import atexit
 import contextlib
 import dataclasses
 import os
@@ -51,6 +52,7 @@ from typing import Literal, NamedTuple, Optional
 import gradio as gr
 
 from data_loaders.format import SAMPLE_RATE
+from demo.workspace import REQUEST_PREFIX, open_workspace, remove_old_requests, stop_on_sigterm
 from sample.audio_input import AudioInfo, AudioInputError, audio_file_info
 from sample.body import BodySampler
 from sample.face import FaceSampler
@@ -149,10 +151,7 @@ class Demo:
         common = dict(sampler=config.sampler, timestep_respacing=config.timestep_respacing, seed=config.seed)
         self.face_settings = sampling_settings(folder / "face", guidance_param=config.face_guidance, **common)
         self.body_settings = sampling_settings(folder / "pose", guidance_param=config.body_guidance, **common)
-        self.output_root = Path(config.output_dir or tempfile.mkdtemp(prefix="a2p_demo_"))
-        self.output_root.mkdir(parents=True, exist_ok=True)
-        if not config.output_dir:
-            atexit.register(shutil.rmtree, self.output_root, ignore_errors=True)
+        self.output_root = open_workspace(config.output_dir)
 
     def check_upload(self, audio_path: str | Path) -> AudioInfo:
         """The upload's AudioInfo, or an AudioInputError when it is larger than --max_upload_mb or longer than
@@ -196,6 +195,7 @@ class Demo:
             raise ValueError(f"the sample diversity (top-p) must be in (0, 1], got {top_p}")
         num_samples = int(num_samples)
         started = time.perf_counter()
+        remove_old_requests(self.output_root)
         self.check_upload(audio_path)
         face_inputs = audio_file_inputs(audio_path, self.face.normalizer, self.config.max_seconds or None)
         seconds = face_inputs.raw_audio.shape[1] / SAMPLE_RATE
@@ -204,7 +204,7 @@ class Demo:
         body_inputs = face_inputs._replace(audio=NormalizedAudio(face_inputs.raw_audio, self.body.normalizer))
         body = self.sample(self.body, body_inputs, num_samples, self.body_settings)
         sampled = time.perf_counter()
-        folder = Path(tempfile.mkdtemp(prefix="request_", dir=self.output_root))
+        folder = Path(tempfile.mkdtemp(prefix=REQUEST_PREFIX, dir=self.output_root))
         try:
             files = self.write_files(folder, face, body, num_samples)
             written = render_results(body, face, out_dir=folder, grid=grid, size=self.config.size, progress=False)
@@ -253,8 +253,8 @@ def build_app(demo: Demo | None, problem: str = "") -> gr.Blocks:
                 raise gr.Error("Upload or record some speech first.")
             try:
                 out = demo.run(audio_path, int(count), float(diversity), bool(as_grid))
-            except ValueError as error:  # bad audio file or setting: tell the person, keep the page
-                raise gr.Error(str(error)) from error
+            except (ValueError, OSError) as error:  # bad audio or setting, full disk: tell the person, keep the page
+                raise gr.Error(without_server_paths(str(error), audio_path, demo.output_root)) from error
             finally:
                 remove_upload(audio_path)
             shown = [gr.update(value=str(path), visible=True, label="All samples" if as_grid else f"Sample {i + 1}")
@@ -267,6 +267,12 @@ def build_app(demo: Demo | None, problem: str = "") -> gr.Blocks:
                              [*videos, files, status, request_folder, audio])
         event.then(lambda folder: shutil.rmtree(folder, ignore_errors=True), request_folder)  # served by then
     return app
+
+
+def without_server_paths(message: str, upload: str | Path, workspace: Path) -> str:
+    """`message` for the page: the upload's path on the server replaced by its file name, the workspace's by
+    "the demo's workspace"."""
+    return message.replace(str(upload), Path(upload).name).replace(str(workspace), "the demo's workspace")
 
 
 def remove_upload(path: str | Path) -> None:
@@ -289,6 +295,8 @@ def launch(config: DemoConfig, block: bool = True, options: dict | None = None) 
     except (CheckpointsMissing, FileNotFoundError, ValueError) as error:
         demo, problem = None, str(error)
         print(f"[demo] {problem}")
+    if block:
+        stop_on_sigterm()
     if demo is not None:
         os.environ["GRADIO_TEMP_DIR"] = str(demo.output_root / "gradio")  # uploads and served copies
     app = build_app(demo, problem)

@@ -56,6 +56,7 @@ from scipy.signal import resample_poly
 from data_loaders.audio_header import read_audio_header
 from data_loaders.augment import frame_rms, level_of_frames
 from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME, FormatError, audio_peak_fault
+from utils.files import WriteError, write_error
 
 PARTNER_NOISE_DB = 40.0
 PARTNER_NOISE_SEED = 0
@@ -303,10 +304,16 @@ class AudioOnDisk:
         """One row of `samples` samples from (n, 2) float32 blocks, zero-padded at the end."""
         file = tempfile.TemporaryFile(prefix="a2p_audio_")
         written = 0
-        for block in blocks:
-            file.write(np.ascontiguousarray(block[:samples - written], np.float32).tobytes())
-            written = min(samples, written + len(block))
-        file.write(bytes((samples - written) * cls.BYTES_PER_SAMPLE))
+        try:
+            for block in blocks:
+                file.write(np.ascontiguousarray(block[:samples - written], np.float32).tobytes())
+                written = min(samples, written + len(block))
+            file.write(bytes((samples - written) * cls.BYTES_PER_SAMPLE))
+        except OSError as error:
+            file.close()
+            folder = Path(tempfile.gettempdir())
+            raise WriteError(f"{write_error(folder, error, folder)} (long audio is kept in a temporary file there; "
+                             f"set TMPDIR to a folder with room)") from error
         return cls(file, samples, range(1))
 
     @property

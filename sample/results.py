@@ -181,7 +181,8 @@ def results_from_dict(stored: dict, source: str = "results") -> Results:
     """Results from a loaded dict (ours or the original's); ResultsError naming `source` when malformed."""
     missing = [key for key in ("motions", "audio") if stored.get(key) is None]
     if missing:
-        raise ResultsError(f"{source}: missing key(s) {missing} or None (keys: {sorted(stored)}); see sample/results.py")
+        raise ResultsError(f"{source}: missing key(s) {missing} or None (keys: {sorted(stored)}); see "
+                           f"sample/results.py")
     motions = stored_array(stored, "motions", source)
     audio = stored_array(stored, "audio", source)
     if motions.ndim != 4:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +27,8 @@ import soundfile as sf
 
 from browser import CHROMIUM, Browser
 from data_loaders.format import FPS
-from demo.demo import CheckpointsMissing, Demo, DemoConfig, launch
+from demo.demo import CheckpointsMissing, Demo, DemoConfig, launch, without_server_paths
+from demo.workspace import REQUEST_SECONDS, remove_abandoned_workspaces
 from model.vqvae import VQConfig
 from sample.recommended import write_recommended_sampling
 from sample.results import load_results
@@ -163,6 +165,54 @@ def test_header_bombs_are_refused_before_any_allocation(checkpoints, tmp_path):
         assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value) and peak < 300
 
 
+def test_a_request_without_the_pages_follow_up_loses_its_folder_by_age_and_messages_hide_paths(checkpoints, speech,
+                                                                                                 tmp_path):
+    """An API-only request skips the page's follow-up call that deletes the request's folder (397 MB after 28
+    such requests): a later request deletes it once it is older than REQUEST_SECONDS."""
+    demo = Demo.load(demo_config(checkpoints, tmp_path / "out"))
+    left = demo.run(str(speech), num_samples=1).folder
+    fresh = demo.run(str(speech), num_samples=1).folder
+    assert left.is_dir() and fresh.is_dir()
+    old = time.time() - REQUEST_SECONDS - 1
+    os.utime(left, (old, old))
+    not_audio = tmp_path / "uploads" / "notes.wav"
+    not_audio.parent.mkdir()
+    not_audio.write_text("not audio")
+    with pytest.raises(ValueError) as refused:
+        demo.run(str(not_audio))  # even a refused request cleans up
+    assert not left.exists() and fresh.is_dir()
+    shown = without_server_paths(str(refused.value), not_audio, demo.output_root)
+    assert shown.startswith("notes.wav: not a readable audio file") and str(tmp_path) not in shown
+
+
+def test_workspaces_of_demos_that_no_longer_run_are_removed(tmp_path):
+    dead, alive = tmp_path / f"a2p_demo_{2 ** 22 + 1}_x", tmp_path / f"a2p_demo_{os.getpid()}_y"
+    for folder in (dead, alive):
+        (folder / "request_1").mkdir(parents=True)
+    assert remove_abandoned_workspaces(tmp_path) == [dead]
+    assert alive.is_dir() and not dead.exists()
+
+
+def test_sigterm_removes_the_demos_workspace(checkpoints, tmp_path):
+    """SIGTERM (a service manager, `kill`) used to leave the whole temporary workspace behind."""
+    port, temporary = free_port(), tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**os.environ, "TMPDIR": str(temporary), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    server = subprocess.Popen([sys.executable, "-m", "demo.demo", "--checkpoints", str(checkpoints), "--port",
+                               str(port), "--device", "cpu"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (list(temporary.glob("a2p_demo_*")) and port_open(port)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert server.poll() is None and list(temporary.glob("a2p_demo_*")), "the demo did not start"
+        server.send_signal(signal.SIGTERM)
+        log = server.communicate(timeout=60)[0]
+    finally:
+        server.kill()
+    assert not list(temporary.glob("a2p_demo_*")), log[-3000:]
+
+
 REFUSE_UPLOADS = """import re, sys
 from pathlib import Path
 from demo.demo import Demo, DemoConfig
@@ -203,6 +253,11 @@ def free_port() -> int:
     with socket.socket() as probe_socket:
         probe_socket.bind(("127.0.0.1", 0))
         return probe_socket.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe_socket:
+        return probe_socket.connect_ex(("127.0.0.1", port)) == 0
 
 
 def save_artifact(path: Path) -> None:

@@ -184,4 +184,5 @@ def test_crafted_fields_are_one_line_in_evaluate_and_render_results(tmp_path, ca
         with pytest.raises(SystemExit) as stopped:
             run_cli(command, argv)
         error = capsys.readouterr().err
-        assert stopped.value.code == 2 and re.fullmatch(rf"\S+: error: {re.escape(path)}: .*{message}.*\n", error), error
+        assert stopped.value.code == 2, error
+        assert re.fullmatch(rf"\S+: error: {re.escape(path)}: .*{message}.*\n", error), error

@@ -88,7 +88,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _process_runs(pid: int) -> bool:
+def process_runs(pid: int) -> bool:
+    """Whether process `pid` runs (also one of another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -107,7 +108,7 @@ def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
     removed = []
     for path in folder.iterdir():
         match = _TEMP_NAME.match(path.name)
-        if match and path.is_file() and not _process_runs(int(match.group(1))):
+        if match and path.is_file() and not process_runs(int(match.group(1))):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +172,7 @@ def render_results(body_results: Results | str | os.PathLike | None = None,
     repetitions = 1 if render_gt else ref.num_repetitions
     columns, factor = grid_scale(repetitions, size)
     out_dir = Path(out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     view = AvatarView(size)
@@ -192,6 +194,12 @@ def render_results(body_results: Results | str | os.PathLike | None = None,
                     written.append(write_video(out_dir / f"sample{sample:02d}_grid.mp4", grid_frames(cells, columns),
                                                audio, fps=ref.fps, sample_rate=SAMPLE_RATE))
                     bar.update()
+    except BaseException:  # a full disk, Ctrl-C: no partial set of videos, no folder made for nothing
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     finally:
         view.close()
     return written
