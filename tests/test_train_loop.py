@@ -387,6 +387,27 @@ def test_a_full_disk_with_busy_workers_ends_in_one_line_and_leaves_no_process(tm
     assert wait_for_group_end(trainer.pid)
 
 
+def test_a_second_trainer_on_a_locked_run_folder_is_refused_naming_the_first(tmp_path):
+    """Two trainers on one --save_dir would interleave their checkpoints: the second is refused, naming the
+    process that trains there, before it writes anything; the lock ends with the first process."""
+    save_dir = tmp_path / "run"
+    first = start_training(["--batch_size", "4", "--num_steps", "20", "--device", "cpu", "--num_workers", "1",
+                            "--stuck_after", "8", "--save_dir", str(save_dir)])  # hangs loading its third batch
+    try:
+        deadline = time.monotonic() + 60
+        while not (save_dir / "args.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        before = sorted(path.name for path in save_dir.iterdir())
+        with pytest.raises(FileExistsError, match=rf"{save_dir}: another trainer \(process {first.pid}\) is "
+                                                  rf"writing this run now"):
+            toy_loop(save_dir, ToyConfig(stuck_after=8), num_steps=20)
+        assert sorted(path.name for path in save_dir.iterdir()) == before
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.communicate(timeout=60)
+    assert toy_loop(save_dir, ToyConfig(stuck_after=8), num_steps=20).step == 0  # the lock went with the process
+
+
 def test_temp_files_of_killed_saves_are_removed_at_the_next_start(tmp_path):
     save_dir = tmp_path / "run"
     toy_loop(save_dir, num_steps=5, save_interval=5).run()

@@ -68,6 +68,7 @@ from train.checkpoint import UnreadableCheckpointError, checkpoint_path, list_ch
     prune_checkpoints, run_kind, save_atomic
 from train.distributed import all_reduce_mean, barrier, cleanup, is_distributed, is_main_process, \
     launched_by_torchrun, setup_distributed, wrap_model
+from train.run_lock import lock_run_folder
 from train.workers import STOP_SIGNALS, LoaderWorkers
 from utils.config import arg, load_args_json, merged_dict, save_args_json
 from utils.device import autocast, device_name
@@ -299,6 +300,7 @@ class TrainLoop:
         self.configs = (cfg, *configs_to_save)
         self.config_dict = _json_safe(merged_dict(*self.configs))
         self.step = 0
+        self._lock = None
         self._check_save_dir(_json_safe(merged_dict(*configs_to_save)))
         resume_state = self._load_resume_state()
         self._prepare_save_dir()
@@ -351,10 +353,11 @@ class TrainLoop:
         cfg, save_dir = self.cfg, self.save_dir
         barrier()
         if is_main_process():
-            if cfg.overwrite and save_dir.is_dir():
+            save_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = lock_run_folder(save_dir)  # held until run() ends: one trainer per folder
+            if cfg.overwrite:
                 for path in _run_files(save_dir):
                     path.unlink()
-            save_dir.mkdir(parents=True, exist_ok=True)
             for path in remove_stale_temp_files(save_dir):
                 tqdm.write(f"[train] removed {path.name}, left by a save that was killed")
             save_args_json(save_dir / "args.json", *self.configs)
@@ -435,6 +438,8 @@ class TrainLoop:
             workers.stop()
             batches = None  # the loader's own shut-down, which finds its workers gone
             workers.join()
+            if self._lock is not None:
+                self._lock.close()
             progress.close()
             if writer is not None:
                 writer.close()
