@@ -52,7 +52,7 @@ from train.train_diffusion import load_diffusion_model
 from utils.cli import run_cli
 from utils.config import arg, merged_dict, parse_config
 from utils.device import device_name, resolve_device, seed_everything
-from utils.files import check_writable_folder
+from utils.files import writable_output_folder
 from visualize.video import VIEW_SIZE_RANGE
 
 SAMPLER_TYPES = {"face": FaceSampler, "pose": BodySampler}  # data_format -> MotionSampler class
@@ -134,6 +134,20 @@ def audio_file_inputs(path: str, normalizer: Normalizer, max_seconds: float | No
         kind = f"stereo with two identical channels, taken as {kind}"
     tqdm.write(f"[generate] {path}: {info.seconds:.1f} s at {info.sample_rate} Hz, {kind}, {info.frames} frames")
     return Inputs(NormalizedAudio(raw, normalizer), raw, np.array([info.frames], np.int64), None, None)
+
+
+def test_split_folder(gen: GenerateConfig, config: dict, model_file: Path) -> str:
+    """The person folder whose test split is sampled: --data_root, else the model's training data_root; a
+    clear error when there is none or it is not a folder here."""
+    data_root = gen.data_root or config.get("data_root") or ""
+    source = "--data_root" if gen.data_root else f"{model_file.name}'s training data_root"
+    if not data_root:
+        raise SystemExit(f"{model_file}: its args.json names no training data_root, so there is no test split to "
+                         f"sample; pass --data_root <person folder>, or --audio <file> to animate an audio file")
+    if not Path(data_root).is_dir():
+        raise FileNotFoundError(f"{data_root} ({source}): folder not found; pass --data_root <person folder>, or "
+                                f"--audio <file> to animate an audio file")
+    return data_root
 
 
 def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int, seed: int) -> Inputs:
@@ -278,19 +292,20 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
         return Path(given)
     sampler = SAMPLER_TYPES[loaded.config["data_format"]].from_model(loaded, device, merged_dict(*configs))
     window = gen.max_seq_length or sampler.window
-    folder = check_writable_folder(Path(gen.output_dir) if gen.output_dir else default_output_dir(
-        loaded.model_file, settings.seed, sampler.output_suffix, gen.audio))  # before the long work
-    if gen.audio:
-        inputs = audio_file_inputs(gen.audio, sampler.normalizer)
-    else:
-        inputs = chunk_inputs(gen.data_root or loaded.config["data_root"], sampler.data_format, window,
-                              gen.num_samples, settings.seed)
-    started = time.perf_counter()
-    results = sample_inputs(sampler, inputs, settings, gen, window)
-    seconds = time.perf_counter() - started
-    if sampler.data_format == "face":
-        report_face_range(results, sampler.normalizer)
-    path = save_results(folder / "results.npy", results)
+    folder = Path(gen.output_dir) if gen.output_dir else default_output_dir(
+        loaded.model_file, settings.seed, sampler.output_suffix, gen.audio)
+    with writable_output_folder(folder) as folder:  # checked before the long work; not left empty on failure
+        if gen.audio:
+            inputs = audio_file_inputs(gen.audio, sampler.normalizer)
+        else:
+            inputs = chunk_inputs(test_split_folder(gen, loaded.config, loaded.model_file), sampler.data_format,
+                                  window, gen.num_samples, settings.seed)
+        started = time.perf_counter()
+        results = sample_inputs(sampler, inputs, settings, gen, window)
+        seconds = time.perf_counter() - started
+        if sampler.data_format == "face":
+            report_face_range(results, sampler.normalizer)
+        path = save_results(folder / "results.npy", results)
     audio_seconds = inputs.raw_audio.shape[1] / SAMPLES_PER_FRAME / FPS * len(inputs.audio) * settings.num_repetitions
     tqdm.write(f"[generate] {len(inputs.audio)} samples x {settings.num_repetitions} repetitions "
                f"({settings.sampler}, {settings.timestep_respacing or 'all steps'}, guidance "

@@ -103,3 +103,28 @@ def test_a_careless_flag_is_one_line_and_status_2(main, argv, message, capsys, m
     assert stopped.value.code == 2
     error = capsys.readouterr().err
     assert re.fullmatch(rf"\S+: error: argument {message}.* \(see --help\)\n", error), error
+
+
+def test_data_stats_with_an_a2p_model_is_refused_instead_of_ignored(capsys, monkeypatch):
+    monkeypatch.delenv("A2P_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(generate.main, ["--model_path", str(REPO / "checkpoints" / "face"), "--audio",
+                                str(REPO / "assets" / "example_conversation.wav"), "--data_stats", "stats.pth"])
+    assert stopped.value.code == 2
+    assert re.fullmatch(r"\S+: error: --data_stats stats.pth: only the original's released models take it; \S+face "
+                        r"is an a2p run, .*leave --data_stats out\n", capsys.readouterr().err)
+
+
+def test_the_test_split_of_a_model_without_a_data_root_names_the_flag_and_leaves_no_folder(tmp_path, capsys,
+                                                                                          monkeypatch):
+    """The shipped models name no data_root: sampling their test split used to suggest running the statistics
+    tool in the current folder."""
+    monkeypatch.delenv("A2P_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(generate.main, ["--model_path", str(REPO / "checkpoints" / "face"), "--output_dir",
+                                str(tmp_path / "out")])
+    assert stopped.value.code == 2
+    assert re.fullmatch(r"\S+: error: \S+model\d+\.pt: its args.json names no training data_root, so there is no "
+                        r"test split to sample; pass --data_root <person folder>, or --audio <file> .*\n",
+                        capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
