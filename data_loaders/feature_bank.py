@@ -38,15 +38,17 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from data_loaders.augment import augment
-from data_loaders.format import SAMPLES_PER_FRAME
+from data_loaders.dataset import SocialDataset
 from model.mel import HOP, LOG_FLOOR, MEL_FRAMES_PER_VIDEO_FRAME, LogMel
-from utils.config import arg
+from utils.cli import run_cli
+from utils.config import arg, parse_config
 
 BANK_VERSION = 1  # bump when data_loaders.augment or model.mel change what they compute
 BANK_SEED = 20241207
@@ -179,7 +181,7 @@ def attach_feature_bank(dataset, cfg: FeatureBankConfig, audio_cfg, progress: bo
 class BankCommand(FeatureBankConfig):
     """Make the feature bank of a person folder's training split ahead of training."""
     data_root: str = arg("", "person folder in the official format, e.g. dataset/SYN001")
-    data_format: str = arg("face", "face or pose: whose windows (face skips scenes without any face frame)")
+    data_format: Literal["face", "pose"] = arg("face", "whose windows (face skips scenes without any face frame)")
     augment: bool = arg(True, "augmented variants (as the trainers' --augment)")
     n_mels: int = arg(80, "mel bands (the model's --n_mels)")
     mel_fmin: float = arg(0.0, "lowest mel filter edge (Hz; the model's --mel_fmin)")
@@ -187,8 +189,6 @@ class BankCommand(FeatureBankConfig):
 
 
 def main(argv: list[str] | None = None) -> Path:
-    from data_loaders.dataset import SocialDataset
-    from utils.config import parse_config
     cfg, = parse_config([BankCommand], argv, description=BankCommand.__doc__)
     if not cfg.data_root:
         raise SystemExit("--data_root is required: a person folder, e.g. dataset/SYN001")
@@ -199,5 +199,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    from utils.cli import run_cli
     run_cli(main)

@@ -39,6 +39,7 @@ before them validation, the rest train.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -48,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from data_loaders.audio_header import AudioHeaderError, read_audio_header
 from utils.files import atomic_write
 
 FPS = 30
@@ -145,12 +147,14 @@ def split_scenes(scenes: list, split: str) -> list:
 
 
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """(samples (N, channels) float32 in [-1, 1], sample rate). Raises FormatError for unreadable files."""
+    """(samples (N, channels) float32 in [-1, 1], sample rate). Raises FormatError for unreadable files and
+    for a header no recording has (data_loaders/audio_header.py)."""
     path = Path(path)
-    if not path.is_file():
-        raise FormatError(f"{path}: file not found")
     try:
+        read_audio_header(path)
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except AudioHeaderError as err:
+        raise FormatError(str(err)) from err
     except (RuntimeError, sf.LibsndfileError) as err:
         raise FormatError(f"{path}: not a readable audio file ({err}); give a WAV/FLAC/OGG/MP3 file") from err
     return audio, rate
@@ -168,9 +172,13 @@ def audio_peak_fault(path: str | os.PathLike, audio: np.ndarray) -> str | None:
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, rate: int = SAMPLE_RATE) -> None:
-    """Write (N, channels) float audio in [-1, 1] as 16-bit PCM WAV (the official format), atomically."""
-    with atomic_write(path) as tmp:
-        sf.write(str(tmp), np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+    """Write (N, channels) float audio in [-1, 1] as 16-bit PCM WAV (the official format), atomically. The WAV
+    is encoded in memory and written by Python, so a full disk is an OSError naming the file (libsndfile's own
+    writes fail with a message that names neither the file nor the cause)."""
+    encoded = io.BytesIO()
+    sf.write(encoded, np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(encoded.getbuffer())
 
 
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:

@@ -30,7 +30,7 @@ from data_loaders.format import (FACE_DIM, FPS, NUM_TEST_SCENES, NUM_VAL_SCENES,
 from data_loaders.stats import load_stats
 from utils.cli import run_cli
 from utils.config import build_parser
-from utils.safe_load import read_npy_header
+from utils.safe_load import read_npy_array, read_npy_header
 
 MIN_SCENES = NUM_TEST_SCENES + NUM_VAL_SCENES + 1
 MAX_ABS_MOTION = 1e4  # pose is radians and cm, face codes are near +-3: larger values are a broken file
@@ -75,7 +75,7 @@ def _first_non_finite(array: np.ndarray) -> tuple[int, ...] | None:
 
 def _read_npy(path: Path, problems: list[Problem]) -> np.ndarray | None:
     try:
-        return np.load(path, allow_pickle=False)
+        return read_npy_array(path)
     except (ValueError, OSError, EOFError) as err:
         problems.append(_problem(path, f"not a readable .npy array ({err}); write it with numpy.save"))
         return None

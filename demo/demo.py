@@ -37,14 +37,15 @@ the original's photoreal avatar when its checkpoints/ca_body/data/<person>/ sits
 person of the body model's data root), else the reference avatar.
 
 Files: each request writes into its own folder under the workspace (--output_dir, default a new temporary
-folder, removed when the process ends); gradio keeps its uploads and the copies of the outputs it serves in
-the workspace's `gradio/` folder (GRADIO_TEMP_DIR). After a request, the upload and the request's folder
-are deleted (the page holds the videos and downloads by then; upload the speech again for another run);
-gradio's copies older than CACHE_SECONDS are deleted as it runs.
+folder owned by the process and removed however it ends, SIGTERM included: demo/workspace.py); gradio keeps
+its uploads and the copies of the outputs it serves in the workspace's `gradio/` folder (GRADIO_TEMP_DIR).
+After a request, the upload and the request's folder are deleted (the page holds the videos and downloads
+by then; upload the speech again for another run); a request made through the API leaves its folder until a
+later request finds it older than REQUEST_SECONDS; gradio's copies older than CACHE_SECONDS are deleted as
+it runs. Error messages on the page name the upload by its file name, never a path on the server.
 """
 from __future__ import annotations
 
-import atexit
 import contextlib
 import dataclasses
 import os
@@ -58,6 +59,7 @@ from typing import Literal, NamedTuple, Optional
 import gradio as gr
 
 from data_loaders.format import SAMPLE_RATE
+from demo.workspace import REQUEST_PREFIX, open_workspace, remove_old_requests, stop_on_sigterm
 from sample.audio_input import AudioInfo, AudioInputError, audio_file_info
 from sample.body import BodySampler
 from sample.face import FaceSampler
@@ -65,16 +67,17 @@ from sample.generate import GenerateConfig, Inputs, audio_file_inputs, sample_in
 from sample.partner import PARTNER_SEED_OFFSET, partner_inputs
 from sample.recommended import sampling_settings
 from sample.results import Results, save_results
-from sample.windows import NormalizedAudio, SamplingConfig
+from sample.windows import GUIDANCE_RANGE, NormalizedAudio, SamplingConfig
 from train.checkpoint import latest_checkpoint
 from train.original_layout import OriginalModelConfig, original_model_folders
 from utils.cli import run_cli
 from utils.config import arg, parse_config
-from utils.device import resolve_device
+from utils.device import device_name, resolve_device
 from visualize.ca_body.photoreal import person_paths
 from visualize.export_bvh import write_bvh, write_face_csv
 from visualize.export_gltf import PERSON_NAMES, PersonMotion, write_gltf
 from visualize.render_results import render_results
+from visualize.video import VIEW_SIZE_RANGE
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_SAMPLES = 10
@@ -99,12 +102,13 @@ class DemoConfig:
     checkpoints: str = arg(str(REPO / "checkpoints"), "folder holding the face, lip, pose, guide and vq training "
                                                       "save_dirs, or the original's released checkpoints/ tree "
                                                       "(module docstring)")
-    port: int = arg(7860, "port of the web page")
+    port: int = arg(7860, "port of the web page", at_most=65535)
     host: str = arg("127.0.0.1", "address to listen on (0.0.0.0: reachable from other machines)")
     share: bool = arg(False, "also publish the page through a temporary public gradio.live link (needs internet)")
     output_dir: str = arg("", "folder for each request's videos and files (default: a new temporary folder)")
-    device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
-    size: int = arg(384, "pixels per view of the videos: a frame is size x 2*size (full body | face close-up)")
+    device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N", check=device_name)
+    size: int = arg(384, "pixels per view of the videos: a frame is size x 2*size (full body | face close-up)",
+                    **VIEW_SIZE_RANGE)
     max_seconds: float = arg(120.0, "longest audio accepted, in seconds, read from the file's header before it is "
                                     "decoded (0: any length)")
     max_upload_mb: float = arg(50.0, "largest audio file accepted, in MB (0: any size)")
@@ -114,9 +118,9 @@ class DemoConfig:
                                                                       "sample.generate); none: each model "
                                                                       "folder's sampling.json")
     face_guidance: Optional[float] = arg(None, "classifier-free guidance scale of the face; none: "
-                                               "DIR/face/sampling.json")
+                                               "DIR/face/sampling.json", **GUIDANCE_RANGE)
     body_guidance: Optional[float] = arg(None, "classifier-free guidance scale of the body; none: "
-                                               "DIR/pose/sampling.json")
+                                               "DIR/pose/sampling.json", **GUIDANCE_RANGE)
     seed: int = arg(10, "seed of the sampling noise (original demo: 10)")
 
 
@@ -160,10 +164,7 @@ class Demo:
         common = dict(sampler=config.sampler, timestep_respacing=config.timestep_respacing, seed=config.seed)
         self.face_settings = sampling_settings(folder / "face", guidance_param=config.face_guidance, **common)
         self.body_settings = sampling_settings(folder / "pose", guidance_param=config.body_guidance, **common)
-        self.output_root = Path(config.output_dir or tempfile.mkdtemp(prefix="a2p_demo_"))
-        self.output_root.mkdir(parents=True, exist_ok=True)
-        if not config.output_dir:
-            atexit.register(shutil.rmtree, self.output_root, ignore_errors=True)
+        self.output_root = open_workspace(config.output_dir)
 
     def check_upload(self, audio_path: str | Path) -> AudioInfo:
         """The upload's AudioInfo, or an AudioInputError when it is larger than --max_upload_mb or longer than
@@ -222,6 +223,7 @@ class Demo:
             raise ValueError(f"the sample diversity (top-p) must be in (0, 1], got {top_p}")
         num_samples = int(num_samples)
         started = time.perf_counter()
+        remove_old_requests(self.output_root)
         self.check_upload(audio_path)
         face_inputs = audio_file_inputs(audio_path, self.face.normalizer, self.config.max_seconds or None)
         seconds = face_inputs.raw_audio.shape[1] / SAMPLE_RATE
@@ -231,7 +233,7 @@ class Demo:
                     self.sample(self.body, body_inputs, num_samples, self.body_settings, partner))
                    for partner in ((False, True) if both else (False,))]
         sampled = time.perf_counter()
-        folder = Path(tempfile.mkdtemp(prefix="request_", dir=self.output_root))
+        folder = Path(tempfile.mkdtemp(prefix=REQUEST_PREFIX, dir=self.output_root))
         try:
             files = self.write_files(folder, persons, num_samples)
             (face, body), partner = persons[0], dict(zip(("partner_face_results", "partner_body_results"),
@@ -288,8 +290,8 @@ def build_app(demo: Demo | None, problem: str = "") -> gr.Blocks:
                 raise gr.Error("Upload or record some speech first.")
             try:
                 out = demo.run(audio_path, int(count), float(diversity), bool(as_grid), bool(both_persons))
-            except ValueError as error:  # bad audio file or setting: tell the person, keep the page
-                raise gr.Error(str(error)) from error
+            except (ValueError, OSError) as error:  # bad audio or setting, full disk: tell the person, keep the page
+                raise gr.Error(without_server_paths(str(error), audio_path, demo.output_root)) from error
             finally:
                 remove_upload(audio_path)
             shown = [gr.update(value=str(path), visible=True, label="All samples" if as_grid else f"Sample {i + 1}")
@@ -303,6 +305,12 @@ def build_app(demo: Demo | None, problem: str = "") -> gr.Blocks:
                              [*videos, scene, files, status, request_folder, audio])
         event.then(lambda folder: shutil.rmtree(folder, ignore_errors=True), request_folder)  # served by then
     return app
+
+
+def without_server_paths(message: str, upload: str | Path, workspace: Path) -> str:
+    """`message` for the page: the upload's path on the server replaced by its file name, the workspace's by
+    "the demo's workspace"."""
+    return message.replace(str(upload), Path(upload).name).replace(str(workspace), "the demo's workspace")
 
 
 def remove_upload(path: str | Path) -> None:
@@ -325,6 +333,8 @@ def launch(config: DemoConfig, block: bool = True, options: dict | None = None) 
     except (CheckpointsMissing, FileNotFoundError, ValueError) as error:
         demo, problem = None, str(error)
         print(f"[demo] {problem}")
+    if block:
+        stop_on_sigterm()
     if demo is not None:
         os.environ["GRADIO_TEMP_DIR"] = str(demo.output_root / "gradio")  # uploads and served copies
     app = build_app(demo, problem)

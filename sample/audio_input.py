@@ -1,10 +1,12 @@
 """A user's audio file as the models' input: `load_conversation_audio(path) -> (audio (N, 2) float32, info)`.
 
-Accepted: whatever libsndfile reads (WAV, FLAC, OGG, MP3, ...), any sample rate, mono or stereo, any length.
+Accepted: whatever libsndfile reads (WAV, FLAC, OGG, MP3, ...), any sample rate of real recordings (1-384
+kHz), mono or stereo, any length.
 What comes out is the official format's waveform (data_loaders/format.py), un-normalised, in [-1, 1]:
 
 - rate: resampled to 48 kHz with scipy.signal.resample_poly (polyphase FIR with a Kaiser window) by the
-  reduced ratio 48000 / rate; 48 kHz input is passed through untouched.
+  reduced ratio 48000 / rate (`resample_ratio`: an uncommon rate at the nearest ratio of small terms);
+  48 kHz input is passed through untouched.
 - channels: stereo is taken as is: channel 0 = the person to animate, channel 1 = the conversation partner.
   Mono becomes channel 0, and channel 1 gets quiet Gaussian noise PARTNER_NOISE_DB = 40 dB below the
   person's speech level (`data_loaders.augment.speech_level` of the 48 kHz person channel), drawn from a
@@ -22,7 +24,8 @@ What comes out is the official format's waveform (data_loaders/format.py), un-no
   i.e. at most 1599 samples (33 ms) of silence; `info.frames` is the padded length in frames.
 
 Memory: the file's header (`audio_file_info`, soundfile.info) gives the rate, channels and duration before
-anything is decoded, so a file longer than `max_seconds` is refused at once. The samples are then decoded,
+anything is decoded, checked by data_loaders/audio_header.py (a rate of real recordings, a length the file
+can hold), so a crafted header costs nothing and a file longer than `max_seconds` is refused at once. The samples are then decoded,
 checked and resampled BLOCK_SECONDS at a time (each block with enough neighbouring samples for the
 resampling filter, so the result equals resampling the whole file), twice: a first pass gathers what the
 channels decision and the partner noise need (`ChannelSummary`: running sums and one RMS per 50 ms), the
@@ -30,9 +33,10 @@ second writes the model input. `open_conversation_audio` writes it
 to an anonymous temporary file (`AudioOnDisk`: sampling reads it window by window, results.npy streams it):
 its memory is a block, whatever the length. `load_conversation_audio` reads the result into memory.
 
-Errors (`AudioInputError`, a FormatError) name the file: unreadable / not audio, no samples, more than two
-channels (with the ffmpeg command that picks two), longer than allowed, NaN or infinite samples, samples far
-outside [-1, 1].
+Errors (`AudioInputError`, a FormatError, and `AudioHeaderError`; both ValueErrors) name the file: missing,
+a folder, unreadable / not audio, a rate or declared length no recording has, no samples, more than two
+channels (with the ffmpeg command that picks two), longer than allowed, ending well before its declared
+length (truncated), NaN or infinite samples, samples far outside [-1, 1].
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -48,14 +53,18 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from data_loaders.audio_header import read_audio_header
 from data_loaders.augment import frame_rms, level_of_frames
 from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME, FormatError, audio_peak_fault
+from utils.files import WriteError, write_error
 
 PARTNER_NOISE_DB = 40.0
 PARTNER_NOISE_SEED = 0
 SAME_CORRELATION = 0.99
 SAME_LEVEL_DB = 1.0
 BLOCK_SECONDS = 10
+MAX_RESAMPLE_DENOMINATOR = 1000
+MAX_SHORTFALL = 0.05  # fraction of the declared samples a file may lack (plus half a second) before it is refused
 RESAMPLE_HALF_TAPS = 10  # scipy's resample_poly: half its FIR length is 10 x max(up, down) taps
 
 
@@ -81,15 +90,11 @@ class AudioInfo:
 
 
 def audio_file_info(path: str | os.PathLike, max_seconds: float | None = None) -> AudioInfo:
-    """AudioInfo of a file from its header alone (nothing is decoded); AudioInputError for a file that is not
-    audio, holds no samples, has more than two channels or lasts longer than `max_seconds`."""
+    """AudioInfo of a file from its header alone (nothing is decoded): data_loaders/audio_header.py's checks
+    (readable, a real sample rate, a length the file can hold; AudioHeaderError), then AudioInputError for a
+    file that holds no samples, has more than two channels or lasts longer than `max_seconds`."""
     path = Path(path)
-    if not path.is_file():
-        raise AudioInputError(f"{path}: file not found")
-    try:
-        header = sf.info(str(path))
-    except (RuntimeError, sf.LibsndfileError) as error:
-        raise AudioInputError(f"{path}: not a readable audio file ({error}); give a WAV/FLAC/OGG/MP3 file") from error
+    header = read_audio_header(path)
     rate, channels, samples = int(header.samplerate), int(header.channels), int(header.frames)
     if samples <= 0:
         raise AudioInputError(f"{path}: the file holds no audio samples; record or export the speech again")
@@ -103,7 +108,8 @@ def audio_file_info(path: str | os.PathLike, max_seconds: float | None = None) -
     if max_seconds and seconds > max_seconds:
         raise AudioInputError(f"{path}: the audio lasts {seconds:.1f} s; at most {max_seconds:g} s are taken here — "
                               f"cut it, e.g. `ffmpeg -i {path.name} -t {max_seconds:g} short.wav`")
-    output = math.ceil(samples * SAMPLE_RATE / rate)
+    up, down = resample_ratio(rate)
+    output = math.ceil(samples * up / down)
     frames = math.ceil(output / SAMPLES_PER_FRAME)
     return AudioInfo(path=path, sample_rate=rate, channels=channels, seconds=seconds, frames=frames,
                      padded_samples=frames * SAMPLES_PER_FRAME - output)
@@ -118,10 +124,34 @@ def _check_block(path: Path, block: np.ndarray) -> None:
         raise AudioInputError(fault)
 
 
+def _check_length(path: Path, held: int, declared: int, rate: int) -> None:
+    """AudioInputError when a file ends after `held` of its `declared` samples, short by more than
+    MAX_SHORTFALL of them (a truncated file; a small shortfall, an encoder's estimate, is padded)."""
+    if declared - held > MAX_SHORTFALL * declared + rate // 2:
+        raise AudioInputError(f"{path}: the file ends after {held / rate:.1f} s of the {declared / rate:.1f} s its "
+                              f"header declares (a truncated download or copy?); re-export it, e.g. `ffmpeg -i "
+                              f"{path.name} -c:a pcm_s16le fixed.wav`")
+
+
+def _read(handle: sf.SoundFile, path: Path, count: int, held: int, declared: int) -> np.ndarray:
+    """The next `count` samples, (n <= count, channels) float32; AudioInputError when decoding fails after
+    `held` of the `declared` samples (libsndfile fails so where a FLAC ends before its header says)."""
+    try:
+        return handle.read(count, dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as error:
+        rate = handle.samplerate
+        raise AudioInputError(f"{path}: decoding failed after {held / rate:.1f} s of the {declared / rate:.1f} s its "
+                              f"header declares ({error}: a truncated or damaged file?); re-export it, e.g. "
+                              f"`ffmpeg -i {path.name} -c:a pcm_s16le fixed.wav`") from error
+
+
 def resample_ratio(rate: int) -> tuple[int, int]:
-    """(up, down): 48 kHz = rate * up / down in lowest terms."""
-    common = math.gcd(SAMPLE_RATE, rate)
-    return SAMPLE_RATE // common, rate // common
+    """(up, down): 48 kHz = rate * up / down in lowest terms, every common rate exactly (44.1 kHz: 160 / 147).
+    An uncommon rate whose exact ratio has a denominator above MAX_RESAMPLE_DENOMINATOR (383,999 Hz:
+    48000 / 383999) is taken at the nearest ratio that has not (an error below 0.1 %, inaudible): the filter
+    of resample_poly is 20 x max(up, down) taps long, and the exact one would take gigabytes."""
+    ratio = Fraction(SAMPLE_RATE, rate).limit_denominator(MAX_RESAMPLE_DENOMINATOR)
+    return ratio.numerator, ratio.denominator
 
 
 def to_48k(audio: np.ndarray, rate: int) -> np.ndarray:
@@ -144,9 +174,11 @@ def resampled_blocks(handle: sf.SoundFile, path: Path, rate: int, samples: int) 
         end = min(start + block, samples)
         need = min(end + margin, samples)
         while buffer_start + len(buffer) < need:
-            data = handle.read(min(block, samples - buffer_start - len(buffer)), dtype="float32", always_2d=True)
+            data = _read(handle, path, min(block, samples - buffer_start - len(buffer)), buffer_start + len(buffer),
+                         samples)
             if len(data) == 0:  # the header promised more samples than the file holds
                 need = buffer_start + len(buffer)
+                _check_length(path, need, samples, rate)
                 break
             _check_block(path, data)
             buffer = np.concatenate([buffer, data])
@@ -272,10 +304,16 @@ class AudioOnDisk:
         """One row of `samples` samples from (n, 2) float32 blocks, zero-padded at the end."""
         file = tempfile.TemporaryFile(prefix="a2p_audio_")
         written = 0
-        for block in blocks:
-            file.write(np.ascontiguousarray(block[:samples - written], np.float32).tobytes())
-            written = min(samples, written + len(block))
-        file.write(bytes((samples - written) * cls.BYTES_PER_SAMPLE))
+        try:
+            for block in blocks:
+                file.write(np.ascontiguousarray(block[:samples - written], np.float32).tobytes())
+                written = min(samples, written + len(block))
+            file.write(bytes((samples - written) * cls.BYTES_PER_SAMPLE))
+        except OSError as error:
+            file.close()
+            folder = Path(tempfile.gettempdir())
+            raise WriteError(f"{write_error(folder, error, folder)} (long audio is kept in a temporary file there; "
+                             f"set TMPDIR to a folder with room)") from error
         return cls(file, samples, range(1))
 
     @property

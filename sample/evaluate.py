@@ -35,7 +35,7 @@ import numpy as np
 from data_loaders.format import FACE_DIM, POSE_DIM, SAMPLES_PER_FRAME, Scene, read_events
 from sample import metrics
 from sample.metrics import ChunkEvents
-from sample.results import ResultsError
+from sample.results import ResultsError, stored_array, stored_count
 from sample.results import read_results_dict as load_results
 from utils.cli import run_cli
 from utils.config import arg, parse_config
@@ -67,9 +67,11 @@ class Sequences:
 
 
 def _array(results: dict, key: str, source: str) -> np.ndarray:
-    if key not in results:
-        raise ResultsError(f"{source}: missing key {key!r} (keys: {sorted(results)}); see sample/evaluate.py")
-    return np.asarray(results[key])
+    """results[key], an array of numbers; ResultsError naming `source` when it is missing or holds others."""
+    array = stored_array(results, key, source)
+    if array is None:
+        raise ResultsError(f"{source}: missing key {key!r} or None (keys: {sorted(results)}); see sample/evaluate.py")
+    return array
 
 
 def _generated(results: dict, source: str) -> np.ndarray:
@@ -87,16 +89,16 @@ def _repeat_period(gt: np.ndarray) -> int:
 
 
 def _counts(results: dict, gt: np.ndarray, n: int, source: str) -> tuple[int, int]:
-    if "num_samples" in results:
-        samples = int(results["num_samples"])
-    elif "num_repetitions" in results:
-        samples = n // max(int(results["num_repetitions"]), 1)
+    if results.get("num_samples") is not None:
+        samples = stored_count(results, "num_samples", source)
+    elif results.get("num_repetitions") is not None:
+        samples = n // max(stored_count(results, "num_repetitions", source), 1)
     else:
         samples = _repeat_period(gt) if len(gt) == n else len(gt)
     if samples < 1 or n % samples:
         raise ResultsError(f"{source}: {n} sequences are not a whole number of repetitions of {samples} samples")
     repetitions = n // samples
-    if int(results.get("num_repetitions", repetitions)) != repetitions:
+    if (stored_count(results, "num_repetitions", source) or repetitions) != repetitions:
         raise ResultsError(f"{source}: num_samples {samples} x num_repetitions {results['num_repetitions']} != {n}")
     return samples, repetitions
 
@@ -117,7 +119,8 @@ def unpack(results: dict, source: str = "results") -> Sequences:
                            f"like the generated motion")
     samples, repetitions = _counts(results, gt_raw, n, source)
     gt = _first_copy(gt_raw[:, :, 0].transpose(0, 2, 1).astype(np.float64), n, samples, "gt", source)
-    lengths = np.asarray(results.get("lengths", np.full(n, frames)), dtype=np.int64).reshape(-1)
+    stored_lengths = stored_array(results, "lengths", source, kinds="iu")
+    lengths = (np.full(n, frames) if stored_lengths is None else stored_lengths).astype(np.int64).reshape(-1)
     if len(lengths) != n or lengths.min() < 1 or lengths.max() > frames:
         raise ResultsError(f"{source}: 'lengths' must hold {n} values in [1, {frames}], got {lengths}")
     if (lengths.reshape(repetitions, samples) != lengths[:samples]).any():

@@ -41,7 +41,7 @@ import torch
 from tqdm import tqdm
 
 from data_loaders.dataset import SocialDataset, collate
-from data_loaders.format import FPS, SAMPLES_PER_FRAME
+from data_loaders.format import FPS, KEYFRAME_STEP, SAMPLES_PER_FRAME
 from data_loaders.stats import Normalizer
 from sample.audio_input import AudioOnDisk, open_conversation_audio
 from sample.body import BodyConfig, BodySampler
@@ -55,8 +55,9 @@ from train.original_layout import OriginalModelConfig
 from train.train_diffusion import load_diffusion_model
 from utils.cli import run_cli
 from utils.config import arg, merged_dict, parse_config
-from utils.device import resolve_device, seed_everything
-from utils.files import check_writable_folder
+from utils.device import device_name, resolve_device, seed_everything
+from utils.files import writable_output_folder
+from visualize.video import VIEW_SIZE_RANGE
 
 SAMPLER_TYPES = {"face": FaceSampler, "pose": BodySampler}  # data_format -> MotionSampler class
 
@@ -77,13 +78,14 @@ class GenerateConfig:
     num_samples: int = arg(10, "test chunks to sample (the first of a seeded shuffle of all chunks); with "
                                "--audio the file is the one sample")
     max_seq_length: Optional[int] = arg(None, "frames per test chunk and per window of long audio (default: the "
-                                              "model's training max_seq_length; 600 = 20 s)")
+                                              "model's training max_seq_length; 600 = 20 s; at least 2 keyframes)",
+                                        at_least=2 * KEYFRAME_STEP)
     overlap: Optional[int] = arg(None, "frames shared by consecutive windows of long audio, inpainted from the "
                                        "previous window, then cross-faded (default: 15 percent of the window, 90 "
                                        "frames for 600; rounded so windows start on whole seconds)")
     batch_size: int = arg(64, "sequences (samples x repetitions) sampled together; guidance doubles the rows "
                               "of each denoiser call")
-    device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
+    device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N", check=device_name)
     progress: bool = arg(True, "show progress bars")
 
 
@@ -98,7 +100,8 @@ class PlotConfig:
                               "model: render this file instead of sampling")
     render_gt: bool = arg(False, "render the ground truth (sampleNN_rep00_gt.mp4) instead of the predictions")
     grid: bool = arg(False, "with --plot, also write sampleNN_grid.mp4 with all repetitions of a sample")
-    render_size: int = arg(512, "pixels per view of the videos: frames are size x 2*size (body | face)")
+    render_size: int = arg(512, "pixels per view of the videos: frames are size x 2*size (body | face)",
+                           **VIEW_SIZE_RANGE)
 
 
 CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig, OriginalModelConfig, PartnerConfig]
@@ -135,6 +138,20 @@ def audio_file_inputs(path: str, normalizer: Normalizer, max_seconds: float | No
         kind = f"stereo with two identical channels, taken as {kind}"
     tqdm.write(f"[generate] {path}: {info.seconds:.1f} s at {info.sample_rate} Hz, {kind}, {info.frames} frames")
     return Inputs(NormalizedAudio(raw, normalizer), raw, np.array([info.frames], np.int64), None, None)
+
+
+def test_split_folder(gen: GenerateConfig, config: dict, model_file: Path) -> str:
+    """The person folder whose test split is sampled: --data_root, else the model's training data_root; a
+    clear error when there is none or it is not a folder here."""
+    data_root = gen.data_root or config.get("data_root") or ""
+    source = "--data_root" if gen.data_root else f"{model_file.name}'s training data_root"
+    if not data_root:
+        raise SystemExit(f"{model_file}: its args.json names no training data_root, so there is no test split to "
+                         f"sample; pass --data_root <person folder>, or --audio <file> to animate an audio file")
+    if not Path(data_root).is_dir():
+        raise FileNotFoundError(f"{data_root} ({source}): folder not found; pass --data_root <person folder>, or "
+                                f"--audio <file> to animate an audio file")
+    return data_root
 
 
 def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int, seed: int) -> Inputs:
@@ -236,8 +253,6 @@ def check_config(gen: GenerateConfig, settings: SamplingConfig, plot: PlotConfig
                         ("num_repetitions", settings.num_repetitions)):
         if value < 1:
             raise SystemExit(f"--{name} must be >= 1, got {value}")
-    if gen.max_seq_length is not None and gen.max_seq_length < 1:
-        raise SystemExit(f"--max_seq_length must be >= 1, got {gen.max_seq_length}")
     for flag, given in (("--face_codes", plot.face_codes), ("--pose_codes", plot.pose_codes)):
         if given and not Path(given).is_file():
             raise FileNotFoundError(f"{given}: results file not found ({flag}); sample.generate writes results.npy "
@@ -360,18 +375,19 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
         return Path(given), gen.data_root or loaded.config["data_root"]
     partner = load_partner(sampler, settings, gen, configs, device) if configs[5].both else None
     window = gen.max_seq_length or sampler.window
-    folder = check_writable_folder(Path(gen.output_dir) if gen.output_dir else default_output_dir(
-        loaded.model_file, settings.seed, sampler.output_suffix, gen.audio))  # before the long work
-    if gen.audio:
-        inputs = audio_file_inputs(gen.audio, sampler.normalizer)
-    else:
-        inputs = chunk_inputs(gen.data_root or loaded.config["data_root"], sampler.data_format, window,
-                              gen.num_samples, settings.seed)
-    path = sample_and_save(sampler, inputs, settings, gen, window, folder / "results.npy")
-    if partner is not None:
-        partner_sampler, partner_settings = partner
-        sample_and_save(partner_sampler, partner_inputs(inputs, partner_sampler.normalizer), partner_settings, gen,
-                        window, partner_path(path))
+    folder = Path(gen.output_dir) if gen.output_dir else default_output_dir(
+        loaded.model_file, settings.seed, sampler.output_suffix, gen.audio)
+    with writable_output_folder(folder) as folder:  # checked before the long work; not left empty on failure
+        if gen.audio:
+            inputs = audio_file_inputs(gen.audio, sampler.normalizer)
+        else:
+            inputs = chunk_inputs(test_split_folder(gen, loaded.config, loaded.model_file), sampler.data_format,
+                                  window, gen.num_samples, settings.seed)
+        path = sample_and_save(sampler, inputs, settings, gen, window, folder / "results.npy")
+        if partner is not None:
+            partner_sampler, partner_settings = partner
+            sample_and_save(partner_sampler, partner_inputs(inputs, partner_sampler.normalizer), partner_settings,
+                            gen, window, partner_path(path))
     return path, gen.data_root or loaded.config["data_root"]
 
 

@@ -57,6 +57,8 @@ from sample.audio_input import AudioOnDisk
 from utils.files import atomic_write
 from utils.safe_load import UnsafeFileError, load_npy
 
+MAX_FPS = 240  # frame rates a results.npy may declare
+
 
 class ResultsError(ValueError):
     """A results dict or file without the layout of results.npy (module docstring)."""
@@ -152,33 +154,60 @@ def _check(results: Results, source: str) -> None:
                                        or results.starts.shape != (results.num_samples,)):
         fail(f"'scenes' {results.scenes.shape} and 'starts' {results.starts.shape} must hold one entry per "
              f"sample ({results.num_samples})")
+    if not 1 <= results.fps <= MAX_FPS:
+        fail(f"'fps' is {results.fps}; expected a frame rate of 1 to {MAX_FPS} (a2p writes {FPS})")
     if not np.isfinite(m).all():
         fail("'motions' holds NaN or inf")
     if results.sampling is not None and not isinstance(results.sampling, dict):
         fail(f"'sampling' is a {type(results.sampling).__name__}; expected a dict of settings or None")
 
 
+def stored_array(stored: dict, key: str, source: str, kinds: str = "biuf") -> np.ndarray | None:
+    """stored[key] as an array whose dtype kind is one of `kinds` (numbers by default), None when absent or
+    None; ResultsError naming `source` when it holds anything else (Python objects, say)."""
+    if stored.get(key) is None:
+        return None
+    array = np.asarray(stored[key])
+    if array.dtype.kind not in kinds:
+        raise ResultsError(f"{source}: '{key}' holds {array.dtype} values, not "
+                           f"{'numbers' if kinds == 'biuf' else 'text' if kinds == 'US' else 'whole numbers'}; see "
+                           f"sample/results.py for the layout")
+    return array
+
+
+def stored_count(stored: dict, key: str, source: str) -> int | None:
+    """stored[key] as a whole number >= 0, None when absent or None; ResultsError naming `source` otherwise."""
+    value = stored.get(key)
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ResultsError(f"{source}: '{key}' is {value!r}; expected a whole number; see sample/results.py")
+    return int(value)
+
+
 def results_from_dict(stored: dict, source: str = "results") -> Results:
     """Results from a loaded dict (ours or the original's); ResultsError naming `source` when malformed."""
-    missing = [key for key in ("motions", "audio") if key not in stored]
+    missing = [key for key in ("motions", "audio") if stored.get(key) is None]
     if missing:
-        raise ResultsError(f"{source}: missing key(s) {missing} (keys: {sorted(stored)}); see sample/results.py")
-    motions = np.asarray(stored["motions"])
-    audio = np.asarray(stored["audio"])
+        raise ResultsError(f"{source}: missing key(s) {missing} or None (keys: {sorted(stored)}); see "
+                           f"sample/results.py")
+    motions = stored_array(stored, "motions", source)
+    audio = stored_array(stored, "audio", source)
     if motions.ndim != 4:
         raise ResultsError(f"{source}: 'motions' has shape {motions.shape}; expected (N, C, 1, T)")
     rows, channels = motions.shape[:2]
-    num_samples = int(stored.get("num_samples") or _repeat_period(audio))
+    num_samples = stored_count(stored, "num_samples", source) or _repeat_period(audio)
+    fps = stored_count(stored, "fps", source)
     data_format = stored.get("data_format") or {FACE_DIM: "face", POSE_DIM: "pose"}.get(channels)
     if data_format is None:
         raise ResultsError(f"{source}: {channels} channels and no 'data_format'; cannot tell face from body")
-    optional = {key: None if stored.get(key) is None else np.asarray(stored[key])
-                for key in ("gt", "keyframes", "scenes", "starts")}
-    lengths = stored.get("lengths")
+    optional = {key: stored_array(stored, key, source) for key in ("gt", "keyframes", "starts")}
+    lengths = stored_array(stored, "lengths", source, kinds="iu")
     results = Results(motions=motions, audio=audio, num_samples=num_samples,
-                      num_repetitions=int(stored.get("num_repetitions") or rows // max(num_samples, 1)),
-                      lengths=np.full(rows, motions.shape[-1], np.int64) if lengths is None else np.asarray(lengths),
-                      data_format=str(data_format), fps=int(stored.get("fps", FPS)), sampling=stored.get("sampling"),
+                      num_repetitions=stored_count(stored, "num_repetitions", source) or rows // max(num_samples, 1),
+                      lengths=np.full(rows, motions.shape[-1], np.int64) if lengths is None else lengths,
+                      data_format=str(data_format), fps=FPS if fps is None else fps,
+                      scenes=stored_array(stored, "scenes", source, kinds="US"), sampling=stored.get("sampling"),
                       **optional)
     _check(results, source)
     return results

@@ -46,6 +46,8 @@ from utils.config import arg
 from utils.device import autocast
 from utils.rng import per_sample_normal
 
+GUIDANCE_RANGE = {"at_least": 0.0, "at_most": 100.0}  # of every guidance flag: beyond, samples overflow
+
 
 @dataclass
 class SamplingConfig:
@@ -65,7 +67,8 @@ class SamplingConfig:
                                                                  "(eta 0); ddpm: ancestral, stochastic")
     guidance_param: float = arg(2.5, "classifier-free guidance scale s on the x0 prediction: 0 = "
                                      "unconditional, 1 = conditional without guidance, > 1 stronger audio "
-                                     "following (original: 2.5 default, 10 face / 2 body in its README)")
+                                     "following (original: 2.5 default, 10 face / 2 body in its README)",
+                                **GUIDANCE_RANGE)
     seed: int = arg(10, "seed of the starting noise (and of the test chunks' order)")
     lip_consistency: Literal["on", "off"] = arg("on", "face: hold the mouth of every denoising step's clean "
                                                       "estimate to the lip regressor's vertices (a least-squares "

@@ -38,7 +38,7 @@ from sample.generate import GenerateConfig, chunk_inputs, sample_inputs  # noqa:
 from sample.windows import SamplingConfig  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
-from utils.device import resolve_device, seed_everything  # noqa: E402
+from utils.device import device_name, resolve_device, seed_everything  # noqa: E402
 from utils.files import atomic_write  # noqa: E402
 
 ROW_NAMES = {"gt": "Ground truth", "random": "Random train segment", "nn": "Nearest neighbour (audio)",
@@ -67,7 +67,7 @@ class BaselinesConfig:
     top_p: float = arg(0.94, "nucleus mass of the guide's token sampling")
     nn_stride: int = arg(30, "frames between the starts of the nearest-neighbour candidate train windows")
     batch_size: int = arg(48, "sequences (chunks x repetitions) sampled together")
-    device: str = arg("auto", "auto, cpu, cuda or cuda:N")
+    device: str = arg("auto", "auto, cpu, cuda or cuda:N", check=device_name)
     methods: list[str] = arg(list(BASELINES), f"rows to score, in the table's order (of {', '.join(BASELINES)})")
     out: str = arg("", "JSON file for the table (default: RUN_DIR/baselines.json)")
     progress: bool = arg(True, "show progress bars")

@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
+from utils.device import device_name  # noqa: E402
 
 TARGET_MB = 1200
 TARGET_RATIO = 1.5
@@ -41,7 +42,7 @@ class BenchMemoryConfig:
     minutes: list[float] = arg([1.0, 5.0, 10.0], "lengths of audio to sample, in minutes")
     rate: int = arg(16_000, "sample rate of the input file (the example's 16 kHz; 48000 = the data set's)")
     checkpoints: str = arg(str(REPO / "checkpoints"), "folder of the face, pose, guide, lip and vq checkpoints")
-    device: str = arg("cpu", "device of the sampling processes")
+    device: str = arg("cpu", "device of the sampling processes", check=device_name)
     timestep_respacing: str = arg("ddim20", "denoising steps (the quickstart's default)")
     parallel: bool = arg(False, "run every command at once (peaks are per process; times become indicative)")
 

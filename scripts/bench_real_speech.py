@@ -86,7 +86,7 @@ from sample.recommended import sampling_settings  # noqa: E402
 from sample.windows import sample_long  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
-from utils.device import resolve_device  # noqa: E402
+from utils.device import device_name, resolve_device  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ("clean", "minus20", "plus10", "noisy", "telephone")
@@ -120,7 +120,7 @@ class BenchConfig:
     nonspeech_seconds: float = arg(10.0, "seconds of white noise and of music for the calm-face check (0: none)")
     synthetic: str = arg("", "a synthetic person folder (python -m data_loaders.synthetic): also measure the "
                              "ground truth of its test scenes")
-    device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
+    device: str = arg("auto", "auto (CUDA when available), cpu, cuda or cuda:N", check=device_name)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from visualize.avatar_view import AvatarView  # noqa: E402
 from visualize.ca_body.assets import read_person  # noqa: E402
 from visualize.ca_body.photoreal import PhotorealView  # noqa: E402
 from visualize.renderer import Camera, MeshRenderer  # noqa: E402
-from visualize.video import write_video  # noqa: E402
+from visualize.video import VIEW_SIZE_RANGE, write_video  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ca_body"
 
@@ -41,7 +41,7 @@ FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ca_body
 class BenchConfig:
     """What to measure."""
     frames: int = arg(90, "frames per measurement (30 fps video frames)")
-    size: int = arg(512, "width and height of one view, pixels")
+    size: int = arg(512, "width and height of one view, pixels", **VIEW_SIZE_RANGE)
     repeats: int = arg(3, "runs per row; the fastest is reported")
     ca_body: str = arg("", "the original's checkpoints/ca_body/data/<person> folder to time (default: the "
                            "fixture of ../shared/fixtures/ca_body; none: no photoreal rows)")

@@ -61,10 +61,10 @@ from sample.body import BodySampler, keyframe_count  # noqa: E402
 from sample.face import FaceSampler  # noqa: E402
 from train.train_guide import Guide  # noqa: E402
 from sample.generate import chunk_inputs  # noqa: E402
-from sample.windows import SamplingConfig, plan_windows, sample_long  # noqa: E402
+from sample.windows import GUIDANCE_RANGE, SamplingConfig, plan_windows, sample_long  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
-from utils.device import resolve_device  # noqa: E402
+from utils.device import device_name, resolve_device  # noqa: E402
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 REFERENCE = ("ddim", 500)
@@ -80,9 +80,9 @@ class BenchConfig:
     seconds: float = arg(20.0, "audio seconds sampled per speed measurement")
     samplers: list[str] = arg(["ddim", "dpmpp2m"], "samplers to time (ddim, ddpm, dpmpp2m)")
     steps: list[int] = arg([500, 100, 50, 20, 10], "step counts (ddimN respacing) to time")
-    guidance_param: float = arg(2.5, "classifier-free guidance scale")
+    guidance_param: float = arg(2.5, "classifier-free guidance scale", **GUIDANCE_RANGE)
     num_samples: int = arg(12, "test chunks scored for the metrics (with --model_path)")
-    device: str = arg("cpu", "cpu, cuda, or auto")
+    device: str = arg("cpu", "cpu, cuda, or auto", check=device_name)
     seed: int = arg(0, "seed of the starting noise (the same for every setting)")
     original: bool = arg(False, "time the original's architecture at its released sizes (module docstring)")
     max_timed_steps: int = arg(0, "settings with more steps are estimated from timings at this many steps and "

@@ -43,7 +43,7 @@ from train.recipes import recipe  # noqa: E402
 from train.train_diffusion import DiffusionLoss  # noqa: E402
 from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, from_dict, parse_config  # noqa: E402
-from utils.device import autocast, resolve_device  # noqa: E402
+from utils.device import autocast, device_name, resolve_device  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LIP_DIM = len(LIP_VERTEX_INDICES) * 3  # the face denoiser's lip input: lip vertices x 3 coordinates
@@ -66,7 +66,7 @@ class BenchTrainConfig:
     frames: int = arg(600, "original: frames per window (600 = 20 s)")
     steps: int = arg(3, "original: timed steps per model (after one warm-up step)")
     interval: int = arg(20, "small: timed steps per run (after as many untimed ones)")
-    device: str = arg("auto", "auto, cpu or cuda")
+    device: str = arg("auto", "auto, cpu or cuda", check=device_name)
 
 
 def random_batch(batch_size: int, frames: int, nfeats: int, device: torch.device) -> dict:

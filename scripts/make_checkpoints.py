@@ -62,6 +62,8 @@ class MakeCheckpointsConfig:
     train: bool = arg(True, "run scripts/train_all.sh small first (--no-train: export the runs as they are)")
     only_sampling: bool = arg(False, "only write RECOMMENDED's sampling.json into OUT/face and OUT/pose (no "
                                      "training, no export)")
+    models: list[str] = arg(list(MODELS), "the runs to export (e.g. lip pose: ship a retrained or fine-tuned "
+                                          "model and keep the others)")
 
 
 def half_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -114,7 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     if config.train:
         command = ["bash", str(REPO / "scripts" / "train_all.sh"), "small", str(run_dir)]
         subprocess.run(command + ([config.data_root] if config.data_root else []), check=True)
-    written = [export_run(run_dir / name, Path(config.out) / name) for name in MODELS]
+    unknown = sorted(set(config.models) - set(MODELS))
+    if unknown:
+        raise SystemExit(f"--models {' '.join(unknown)}: unknown; choose among {' '.join(MODELS)}")
+    written = [export_run(run_dir / name, Path(config.out) / name) for name in MODELS if name in config.models]
     print(f"{'model':<6}{'step':>8}{'parameters':>12}{'folder':>13}")
     for model_file in written:
         print(summary_line(model_file))

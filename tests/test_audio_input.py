@@ -1,6 +1,12 @@
 """Audio files as model input: rates, channels, lengths, limits from the header, block-by-block reading equal
-to whole-file resampling, and clear errors (sample/audio_input.py)."""
+to whole-file resampling, and clear errors (sample/audio_input.py), crafted headers refused before anything
+is allocated (data_loaders/audio_header.py)."""
 import math
+import os
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,9 +14,12 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from data_loaders.augment import speech_level
-from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME
+from data_loaders.format import SAMPLE_RATE, SAMPLES_PER_FRAME, read_wav
 from sample import audio_input
 from sample.audio_input import PARTNER_NOISE_DB, AudioInputError, audio_file_info, load_conversation_audio, same_channels
+from tests.crafted_audio import header_bombs, speech_wav, with_flac_length, with_wav_rate
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def quiet_partner(loaded: np.ndarray) -> bool:
@@ -77,7 +86,7 @@ def test_bad_files_get_errors_naming_the_file(tmp_path):
     expected = {four: "pan=stereo", empty: "no audio samples", broken: "NaN", text: "not a readable audio file",
                 zero_bytes: "not a readable audio file", tmp_path / "missing.wav": "not found"}
     for path, message in expected.items():
-        with pytest.raises(AudioInputError, match=message) as error:
+        with pytest.raises(ValueError, match=message) as error:  # AudioInputError or AudioHeaderError
             load_conversation_audio(path)
         assert str(path) in str(error.value)
 
@@ -138,3 +147,71 @@ def test_a_two_person_stereo_recording_stays_stereo(tmp_path):
         assert not info.as_mono, name
         assert loaded[:, 1].std() > 0.1 * loaded[:, 0].std()
     assert same_channels(np.zeros((100, 2))) and not same_channels(np.stack([np.zeros(100), np.ones(100)], axis=1))
+
+
+def peak_allocation_mb(function, *args) -> float:
+    """Peak MB that Python and numpy allocate while function(*args) runs (tracemalloc); its error is ignored."""
+    tracemalloc.start()
+    try:
+        function(*args)
+    except ValueError:
+        pass
+    peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+    tracemalloc.stop()
+    return peak
+
+
+def test_header_bombs_are_refused_in_one_line_before_any_allocation(tmp_path):
+    """A 160 KB WAV saying 4,000,037 Hz took 4.2 GB, one saying 3 Hz lasted 26,667 s, a FLAC declaring 10^10
+    samples, a WAV cut in half: every reader refuses them from the header, naming the file, in little memory."""
+    for path, message in header_bombs(tmp_path).items():
+        for reader in (load_conversation_audio, read_wav):
+            with pytest.raises(ValueError, match=message) as error:
+                reader(path)
+            assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+        peak = peak_allocation_mb(load_conversation_audio, path)
+        print(f"{path.name}: refused, peak allocation {peak:.2f} MB")
+        assert peak < 300
+
+
+def test_an_uncommon_rate_resamples_in_little_memory_and_a_folder_is_named(tmp_path):
+    """383,999 Hz is a possible rate; its exact ratio 48000 / 383999 would need a filter of gigabytes."""
+    path = tmp_path / "odd.wav"
+    rate = 383_999
+    t = np.arange(rate) / rate
+    sf.write(path, (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate, subtype="PCM_16")
+    assert peak_allocation_mb(load_conversation_audio, path) < 300
+    loaded, info = load_conversation_audio(path)
+    assert info.frames == 30 and dominant_frequency(loaded[:, 0], SAMPLE_RATE) == pytest.approx(440, abs=1)
+    with pytest.raises(ValueError, match=f"{tmp_path}: a folder, not an audio file"):
+        load_conversation_audio(tmp_path)
+
+
+def test_a_file_ending_well_before_its_declared_length_is_refused(tmp_path):
+    """A FLAC whose header declares twice its samples (within what the size allows), an MP3 cut in half."""
+    mp3 = tmp_path / "tone.mp3"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=f=300:r=16000", "-t", "20", str(mp3)],
+                   check=True)
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(mp3.read_bytes()[:mp3.stat().st_size // 2])
+    with pytest.raises(AudioInputError, match=r"cut.mp3: the file ends after \d+.\d s of the 20.0 s its header "
+                                              r"declares \(a truncated download or copy\?\)"):
+        load_conversation_audio(cut)
+    wav = speech_wav(tmp_path / "speech.wav")
+    flac = tmp_path / "speech.flac"
+    sf.write(flac, sf.read(wav)[0], 16_000, format="FLAC")
+    doubled = with_flac_length(flac, tmp_path / "doubled.flac", 2 * 5 * 16_000)
+    with pytest.raises(AudioInputError, match=r"doubled.flac: decoding failed after 0.0 s of the 10.0 s its header "
+                                              r"declares \(.*: a truncated or damaged file\?\)"):
+        load_conversation_audio(doubled)
+
+
+def test_a_header_bomb_through_the_command_line_is_one_line(tmp_path):
+    bomb = with_wav_rate(speech_wav(tmp_path / "speech.wav"), tmp_path / "fast.wav", 4_000_037)
+    env = {key: value for key, value in os.environ.items() if key != "A2P_DEBUG"}
+    done = subprocess.run([sys.executable, "-m", "sample.generate", "--model_path", str(REPO / "checkpoints" / "face"),
+                           "--audio", str(bomb), "--output_dir", str(tmp_path / "out"), "--device", "cpu"],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.splitlines()[-1].startswith(f"sample.generate: error: {bomb}: its header says 4000037 samples")
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()  # no empty output folder left

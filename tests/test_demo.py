@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +29,12 @@ from PIL import Image
 
 from browser import CHROMIUM, Browser
 from data_loaders.format import FPS
-from demo.demo import CheckpointsMissing, Demo, DemoConfig, launch
+from demo.demo import CheckpointsMissing, Demo, DemoConfig, launch, without_server_paths
+from demo.workspace import REQUEST_SECONDS, remove_abandoned_workspaces
 from model.vqvae import VQConfig
-from sample.audio_input import AudioInputError
 from sample.recommended import write_recommended_sampling
 from sample.results import load_results
+from tests.crafted_audio import header_bombs
 from tests.data_fixtures import make_person_folder
 from train import train_diffusion, train_guide, train_lip
 from train.loop import TrainConfig
@@ -163,10 +166,71 @@ def test_bad_requests_and_missing_checkpoints_get_their_message(checkpoints, spe
         demo.run(str(speech))
     not_audio = tmp_path / "notes.wav"
     not_audio.write_text("not audio")
-    with pytest.raises(AudioInputError, match="notes.wav: not a readable audio file"):
+    with pytest.raises(ValueError, match="notes.wav: not a readable audio file"):
         demo.run(str(not_audio))
     with pytest.raises(CheckpointsMissing, match=r"(?s)empty/face .*empty/pose .*empty/guide .*train\.train_lip"):
         Demo.load(demo_config(tmp_path / "empty", tmp_path))
+
+
+def test_header_bombs_are_refused_before_any_allocation(checkpoints, tmp_path):
+    """Crafted headers within the size and duration limits (tests/crafted_audio.py): one line each, naming the
+    file, in little memory (the 4,000,037 Hz one took 4.2 GB)."""
+    demo = Demo.load(demo_config(checkpoints, tmp_path / "out"))
+    for path, message in header_bombs(tmp_path).items():
+        tracemalloc.start()
+        with pytest.raises(ValueError, match=message) as error:
+            demo.run(str(path))
+        peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+        tracemalloc.stop()
+        assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value) and peak < 300
+
+
+def test_a_request_without_the_pages_follow_up_loses_its_folder_by_age_and_messages_hide_paths(checkpoints, speech,
+                                                                                                 tmp_path):
+    """An API-only request skips the page's follow-up call that deletes the request's folder (397 MB after 28
+    such requests): a later request deletes it once it is older than REQUEST_SECONDS."""
+    demo = Demo.load(demo_config(checkpoints, tmp_path / "out"))
+    left = demo.run(str(speech), num_samples=1).folder
+    fresh = demo.run(str(speech), num_samples=1).folder
+    assert left.is_dir() and fresh.is_dir()
+    old = time.time() - REQUEST_SECONDS - 1
+    os.utime(left, (old, old))
+    not_audio = tmp_path / "uploads" / "notes.wav"
+    not_audio.parent.mkdir()
+    not_audio.write_text("not audio")
+    with pytest.raises(ValueError) as refused:
+        demo.run(str(not_audio))  # even a refused request cleans up
+    assert not left.exists() and fresh.is_dir()
+    shown = without_server_paths(str(refused.value), not_audio, demo.output_root)
+    assert shown.startswith("notes.wav: not a readable audio file") and str(tmp_path) not in shown
+
+
+def test_workspaces_of_demos_that_no_longer_run_are_removed(tmp_path):
+    dead, alive = tmp_path / f"a2p_demo_{2 ** 22 + 1}_x", tmp_path / f"a2p_demo_{os.getpid()}_y"
+    for folder in (dead, alive):
+        (folder / "request_1").mkdir(parents=True)
+    assert remove_abandoned_workspaces(tmp_path) == [dead]
+    assert alive.is_dir() and not dead.exists()
+
+
+def test_sigterm_removes_the_demos_workspace(checkpoints, tmp_path):
+    """SIGTERM (a service manager, `kill`) used to leave the whole temporary workspace behind."""
+    port, temporary = free_port(), tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**os.environ, "TMPDIR": str(temporary), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    server = subprocess.Popen([sys.executable, "-m", "demo.demo", "--checkpoints", str(checkpoints), "--port",
+                               str(port), "--device", "cpu"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (list(temporary.glob("a2p_demo_*")) and port_open(port)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert server.poll() is None and list(temporary.glob("a2p_demo_*")), "the demo did not start"
+        server.send_signal(signal.SIGTERM)
+        log = server.communicate(timeout=60)[0]
+    finally:
+        server.kill()
+    assert not list(temporary.glob("a2p_demo_*")), log[-3000:]
 
 
 REFUSE_UPLOADS = """import re, sys
@@ -209,6 +273,11 @@ def free_port() -> int:
     with socket.socket() as probe_socket:
         probe_socket.bind(("127.0.0.1", 0))
         return probe_socket.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe_socket:
+        return probe_socket.connect_ex(("127.0.0.1", port)) == 0
 
 
 def save_artifact(path: Path) -> None:

@@ -1,5 +1,6 @@
 """sample.evaluate reads results.npy in our layout and the original's, scores it, and names bad files."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -7,6 +8,8 @@ import pytest
 from data_loaders.format import FACE_DIM, POSE_DIM
 from sample.evaluate import ResultsError, evaluate, ground_truth_metrics, load_results, main, unpack
 from tests.test_metrics import syllable_audio
+from utils.cli import run_cli
+from visualize import render_results
 
 FACE_PAIRED = {"jaw_env_r", "jaw_env_lag"}  # the metrics that pair motion with its audio (and events)
 BODY_PAIRED = {"beat_align", "speed_ratio"}
@@ -153,3 +156,33 @@ def test_other_dimensions_get_fd_and_div_only():
     results = make_results(12)
     assert unpack(results).kind == "motion"
     assert set(evaluate(results)) == {"fd_g", "fd_k", "div_g", "div_k", "div_sample"}
+
+
+def object_array(like: np.ndarray) -> np.ndarray:
+    crafted = np.empty(like.shape, object)
+    crafted[...] = 1.0
+    return crafted
+
+
+CRAFTED_FIELDS = {"fps_0": ({"fps": 0}, r"'fps' is 0; expected a frame rate of 1 to 240"),
+                  "audio_none": ({"audio": None}, r"missing"),
+                  "object_motions": ({"motions": object_array(np.zeros((1, POSE_DIM, 1, 30)))},
+                                     r"'motions' holds object values, not numbers"),
+                  "object_lengths": ({"lengths": np.array([None])}, r"'lengths' holds object values"),
+                  "text_count": ({"num_samples": "one"}, r"'num_samples' is 'one'; expected a whole number")}
+
+
+@pytest.mark.parametrize("crafted, message", CRAFTED_FIELDS.values(), ids=CRAFTED_FIELDS.keys())
+def test_crafted_fields_are_one_line_in_evaluate_and_render_results(tmp_path, capsys, monkeypatch, crafted, message):
+    """Harmless but crafted results.npy fields used to crash both (ZeroDivisionError, TypeError)."""
+    monkeypatch.delenv("A2P_DEBUG", raising=False)
+    path = save(tmp_path / "crafted.npy", {**make_results(POSE_DIM, samples=1, repetitions=1, frames=30), **crafted})
+    commands = [(render_results.main, ["--pose_codes", path, "--out_dir", str(tmp_path / "videos")])]
+    if "fps" not in crafted:  # evaluate does not use the frame rate
+        commands.append((main, ["--results", path]))
+    for command, argv in commands:
+        with pytest.raises(SystemExit) as stopped:
+            run_cli(command, argv)
+        error = capsys.readouterr().err
+        assert stopped.value.code == 2, error
+        assert re.fullmatch(rf"\S+: error: {re.escape(path)}: .*{message}.*\n", error), error

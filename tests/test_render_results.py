@@ -1,6 +1,9 @@
 """render_results turns results.npy rows into videos of the right rows, names, sizes, lengths and sound (the
 missing part at rest), refuses body and face files that do not belong together, and render_anno cuts a person
 folder into the expected chunk videos."""
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from test_video import decode
@@ -9,6 +12,8 @@ from data_loaders.format import FPS, SAMPLES_PER_FRAME, FormatError, list_scenes
 from data_loaders.validate import load_scene
 from sample.results import Results, ResultsError, motion_rows, save_results
 from tests.data_fixtures import make_person_folder
+from utils.cli import run_cli
+from utils.files import temp_path
 from visualize.avatar_view import AvatarView
 from visualize.render_anno import chunk_starts, hold_missing, render_anno
 from visualize.render_anno import main as render_anno_cli
@@ -196,3 +201,21 @@ def test_audio_stored_once_per_sample_pairs_with_the_originals_rows(tmp_path):
     body.audio[1, 100, 0] += 0.01
     with pytest.raises(ResultsError, match=r"the audio of sample 1, repetition 0 \(row 1\) differs"):
         check_pair(body, face, "body", "face")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="simulates a full disk with /dev/full")
+def test_a_full_disk_is_one_line_naming_the_video_and_leaves_no_partial_set(tmp_path, capsys, monkeypatch):
+    """ffmpeg writes the second video into /dev/full (its temporary file links there), as on a full disk: one
+    line naming the video (it used to be a traceback), and the first video is removed again."""
+    monkeypatch.delenv("A2P_DEBUG", raising=False)
+    face_file = save_results(tmp_path / "face.npy", make_results("face", 10))
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    temp_path(videos / "sample00_rep01_pred.mp4").symlink_to("/dev/full")
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(main, ["--face_codes", str(face_file), "--out_dir", str(videos), "--size", str(SIZE), "--no-progress"])
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert re.fullmatch(rf"\S+: error: {re.escape(str(videos / 'sample00_rep01_pred.mp4'))}: could not write it: no "
+                        rf"space left on the device of {re.escape(str(videos))} .*\n", error), error
+    assert not list(videos.iterdir())

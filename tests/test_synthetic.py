@@ -1,5 +1,6 @@
 """The synthetic data set: format, determinism, and the audio-motion relationships measured from the files."""
 import filecmp
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,12 @@ from data_loaders.synthetic import (JAW_LAG, LISTENER_NOD_LAG, SPEAKER_NOD_LAG, 
                                     speech_events, speech_pauses, stressed_syllables, syllable_nuclei,
                                     voice_activity)
 from data_loaders.synthetic import generate, speech
+from data_loaders.synthetic.__main__ import main as synthetic_main
 from data_loaders.synthetic.gestures import arm_indices
 from data_loaders.synthetic.persons import SceneStyle, scene_voice
 from data_loaders.validate import validate_folder
+from test_train_loop import FillingDisk
+from utils.cli import run_cli
 
 PERSONS = ("SYN001", "SYN002")
 NOD_VELOCITY = 0.004  # rad/frame: a head pitch velocity peak above this counts as a nod
@@ -276,3 +280,18 @@ def test_detectors_find_known_syllables_stresses_and_pauses():
     partner = np.stack([1e-3 * rng.standard_normal(len(channel)), channel], axis=1)
     assert np.array_equal(listener_pauses(partner), pauses)
     assert len(listener_pauses(np.stack([channel, channel], axis=1))) == 0  # talking until then is not listening
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_no_person_folder(tmp_path, monkeypatch, capsys):
+    """Scene files fail like a full disk after 300 KB: the generator used to die with a LibsndfileError and
+    leave a partial person folder that the next run refused without --overwrite."""
+    monkeypatch.delenv("A2P_DEBUG", raising=False)
+    monkeypatch.setattr("data_loaders.format.open", FillingDisk(room=300_000), raising=False)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(synthetic_main, ["--preset", "tiny", "--out", str(out), "--workers", "1", "--no-progress"])
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert re.fullmatch(rf"\S+: error: {re.escape(str(out))}/SYN00\d/scene\d\d_\w+\.(wav|npy): could not write it: no "
+                        rf"space left on the device of .*\n", error), error
+    assert not list(out.glob("SYN*"))

@@ -40,6 +40,10 @@ class ToyConfig:
     dropout: float = arg(0.1, "dropout probability")
     busy_work: int = arg(0, "size n of an n x n buffer saved with the model and multiplied by itself in every "
                             "forward: keeps the training process in C code and its saves busy, like a real model's")
+    stuck_after: int = arg(0, "items a data loading process gives before loading hangs, like a dead network disk "
+                              "(0: never)")
+    disk_room: int = arg(0, "bytes the checkpoint files may take before writes fail like a full disk (0: no limit; "
+                            "tests/ddp_worker.py)")
 
 
 class ToyModel(nn.Module):
@@ -55,9 +59,16 @@ class ToyModel(nn.Module):
 
 
 class ToyDataset:
-    """Item `seed`: x ~ N(0, I_4), y = sin(x . w) (both from default_rng(seed))."""
+    """Item `seed`: x ~ N(0, I_4), y = sin(x . w) (both from default_rng(seed)); after `stuck_after` items
+    (when not 0) each process loading them hangs."""
+
+    def __init__(self, stuck_after: int = 0):
+        self.stuck_after, self.loaded = stuck_after, 0
 
     def __getitem__(self, seed: int) -> dict:
+        self.loaded += 1
+        if self.stuck_after and self.loaded > self.stuck_after:
+            time.sleep(3600)
         x = np.random.default_rng(seed).standard_normal(INPUT_DIM).astype(np.float32)
         return {"x": torch.from_numpy(x), "y": torch.tensor(np.sin(x @ TARGET_WEIGHTS), dtype=torch.float32),
                 "seed": seed}
@@ -262,6 +273,24 @@ def test_non_finite_loss_stops_with_the_step(tmp_path):
         toy_loop(tmp_path / "run", loss_fn=exploding_loss, num_steps=10).run()
 
 
+def start_training(argv: list[str]) -> subprocess.Popen:
+    """tests/ddp_worker.py with `argv`, in its own process group (workers included), stdout and stderr apart."""
+    repo = Path(__file__).parent.parent
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}
+    env.pop("A2P_DEBUG", None)
+    return subprocess.Popen([sys.executable, str(repo / "tests" / "ddp_worker.py"), *argv], env=env, cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for_group_end(group: int, seconds: float = 30) -> bool:
+    """Whether every process of `group` has ended within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while process_group_alive(group) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not process_group_alive(group)
+
+
 def test_sigterm_to_the_process_group_with_workers_saves_the_step_and_resumes_bit_exactly(tmp_path):
     """What `timeout`, a scheduler or Ctrl-C in a terminal do: SIGTERM to every process of the group, the
     DataLoader workers included. The step is saved, and the rerun ends bit-exactly where a run without the
@@ -269,32 +298,20 @@ def test_sigterm_to_the_process_group_with_workers_saves_the_step_and_resumes_bi
     argv = ["--seed", "5", "--batch_size", "4", "--num_steps", "12", "--lr", "1e-2", "--warm_up_iter", "2",
             "--log_interval", "3", "--save_interval", "3", "--device", "cpu", "--num_workers", "2",
             "--busy_work", "1000"]
-    repo = Path(__file__).parent.parent
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}
-
-    def train(save_dir: Path) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, str(repo / "tests" / "ddp_worker.py"), *argv, "--save_dir",
-                                 str(save_dir)], env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True)  # its own process group, workers included
-
     run = tmp_path / "run"
-    interrupted = train(run)
+    interrupted = start_training(argv + ["--save_dir", str(run)])
     deadline = time.monotonic() + 120
     while not checkpoint_path(run, "opt", 3).exists() and interrupted.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     os.killpg(interrupted.pid, signal.SIGTERM)
-    log = interrupted.communicate(timeout=120)[0]
+    log = "".join(interrupted.communicate(timeout=120))
     assert interrupted.returncode == 130, log[-3000:]
     step = int(re.search(r"interrupted: saved step (\d+)", log).group(1))
     assert 3 <= step < 12 and [s for s, _ in list_checkpoints(run, "opt")][-1] == step
-    deadline = time.monotonic() + 30
-    while process_group_alive(interrupted.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not process_group_alive(interrupted.pid)  # the workers stopped with the training process
+    assert wait_for_group_end(interrupted.pid)  # the workers stopped with the training process
 
-    resumed = train(run)
-    log = resumed.communicate(timeout=120)[0]
+    resumed = start_training(argv + ["--save_dir", str(run)])
+    log = "".join(resumed.communicate(timeout=120))
     assert resumed.returncode == 0 and f"at step {step}" in log, log[-3000:]
     train_cfg, toy = parse_config([TrainConfig, ToyConfig], argv + ["--num_workers", "0", "--save_dir",
                                                                     str(tmp_path / "straight")])
@@ -351,6 +368,44 @@ def test_a_full_disk_during_a_save_names_the_file_and_keeps_the_earlier_checkpoi
     monkeypatch.undo()
     assert load_checkpoint_file(checkpoint_path(save_dir, "opt", 10))["step"] == 10
     assert toy_loop(save_dir, num_steps=20).step == 10
+
+
+def test_a_full_disk_with_busy_workers_ends_in_one_line_and_leaves_no_process(tmp_path):
+    """The first save fails on a full disk while both DataLoader workers hang loading their next batch: the
+    trainer prints its one line and exits (it used to wait for the workers forever), and no worker is left."""
+    trainer = start_training(["--batch_size", "4", "--num_steps", "20", "--save_interval", "1", "--device", "cpu",
+                              "--num_workers", "2", "--stuck_after", "4", "--disk_room", "2000",
+                              "--save_dir", str(tmp_path / "run")])
+    try:
+        errors = trainer.communicate(timeout=30)[1]
+    finally:
+        if process_group_alive(trainer.pid):
+            os.killpg(trainer.pid, signal.SIGKILL)
+    assert trainer.returncode == 2 and "Traceback" not in errors, errors[-3000:]
+    assert re.fullmatch(r"ddp_worker\.py: error: \S+model000000001\.pt: could not write it: no space left on the "
+                        r"device of .*\n", errors.splitlines(keepends=True)[-1])
+    assert wait_for_group_end(trainer.pid)
+
+
+def test_a_second_trainer_on_a_locked_run_folder_is_refused_naming_the_first(tmp_path):
+    """Two trainers on one --save_dir would interleave their checkpoints: the second is refused, naming the
+    process that trains there, before it writes anything; the lock ends with the first process."""
+    save_dir = tmp_path / "run"
+    first = start_training(["--batch_size", "4", "--num_steps", "20", "--device", "cpu", "--num_workers", "1",
+                            "--stuck_after", "8", "--save_dir", str(save_dir)])  # hangs loading its third batch
+    try:
+        deadline = time.monotonic() + 60
+        while not (save_dir / "args.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        before = sorted(path.name for path in save_dir.iterdir())
+        with pytest.raises(FileExistsError, match=rf"{save_dir}: another trainer \(process {first.pid}\) is "
+                                                  rf"writing this run now"):
+            toy_loop(save_dir, ToyConfig(stuck_after=8), num_steps=20)
+        assert sorted(path.name for path in save_dir.iterdir()) == before
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.communicate(timeout=60)
+    assert toy_loop(save_dir, ToyConfig(stuck_after=8), num_steps=20).step == 0  # the lock went with the process
 
 
 def test_temp_files_of_killed_saves_are_removed_at_the_next_start(tmp_path):

@@ -1,6 +1,7 @@
 """The validator: a good folder passes; each fault is reported with the file (and frame) and the fix;
 load_scene raises the same messages; the CLI lists every fault and exits 1."""
 import shutil
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -226,3 +227,29 @@ def test_float_audio_far_above_1_is_an_error_naming_the_file(folder):
     sf.write(scene(folder).audio, audio, 48_000, subtype="FLOAT")
     problem = only_error(folder)
     assert problem.path == scene(folder).audio and "peaks at" in problem.message and "far above" in problem.message
+
+
+def with_npy_shape(path, shape) -> None:
+    """Rewrite the header of the .npy at `path` to declare `shape` (the data stays as it is)."""
+    data = path.read_bytes()
+    length = int.from_bytes(data[8:10], "little")
+    header = data[10:10 + length].decode("latin1")
+    old = header[header.index("'shape': ") + 9:header.index("), ") + 1]
+    crafted = header.replace(old, str(shape)).rstrip(" \n")
+    path.write_bytes(data[:10] + (crafted + " " * (length - len(crafted) - 1) + "\n").encode("latin1")
+                     + data[10 + length:])
+
+
+def test_a_scene_npy_whose_header_declares_terabytes_is_one_fault_in_little_memory(folder):
+    """A face file declaring (10^12, 256) float32 (931 TiB) made the validator die with a MemoryError."""
+    face = scene(folder, 4).face
+    with_npy_shape(face, (10 ** 12, 256))
+    tracemalloc.start()
+    problem = only_error(folder)
+    peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+    tracemalloc.stop()
+    assert problem.path == face and peak < 300
+    assert "its header declares a (1000000000000, 256) float32 array (1,024,000,000,000,000 bytes) but the file " \
+           "holds 61,440 bytes of data (truncated or crafted)" in problem.message
+    with pytest.raises(FormatError, match="its header declares a"):
+        load_scene(scene(folder, 4))

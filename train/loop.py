@@ -46,10 +46,9 @@ saves killed midway (`.opt*.pt.<pid>.tmp`, utils/files.py) are removed at start.
 
 Ctrl-C, or SIGTERM (`kill`, `timeout`, a scheduler ending the job), stops at the end of the current step
 (an optimizer step is never left half done), saves a checkpoint of that step and exits with status 130;
-rerunning the same command continues from there. The DataLoader workers ignore both signals (they are
-forked with them blocked, then `ignore_stop_signals`), so a signal sent to the whole process group (Ctrl-C in
-a terminal, `timeout`, most schedulers) reaches the training process alone, which saves, then shuts the
-workers down.
+rerunning the same command continues from there. A signal sent to the whole process group (Ctrl-C in a
+terminal, `timeout`, most schedulers) reaches the training process alone, which saves; the DataLoader workers
+end with the training process whatever ends it, a signal, an error or a full disk (train/workers.py).
 """
 from __future__ import annotations
 
@@ -75,8 +74,10 @@ from train.checkpoint import UnreadableCheckpointError, checkpoint_path, list_ch
     prune_checkpoints, run_kind, save_atomic
 from train.distributed import all_reduce_mean, barrier, cleanup, is_distributed, is_main_process, \
     launched_by_torchrun, setup_distributed, wrap_model
+from train.run_lock import lock_run_folder
+from train.workers import STOP_SIGNALS, LoaderWorkers
 from utils.config import arg, load_args_json, merged_dict, save_args_json
-from utils.device import autocast
+from utils.device import autocast, device_name
 from utils.files import remove_stale_temp_files
 
 PROGRESS_INTERVAL = 50  # steps between progress-bar loss updates (each one synchronises the device)
@@ -97,7 +98,7 @@ class TrainConfig:
     num_steps: int = arg(800_000, "optimizer steps of the whole run (alias: the original's --total_iter)",
                          aliases=("--total_iter",))
     lr: float = arg(1e-4, "peak learning rate of AdamW")
-    betas: tuple[float, float] = arg((0.9, 0.999), "AdamW betas")
+    betas: tuple[float, float] = arg((0.9, 0.999), "AdamW betas", at_most=0.9999)
     weight_decay: float = arg(0.0, "AdamW (decoupled) weight decay")
     warm_up_iter: int = arg(1000, "steps of linear warm-up: step s < warm_up_iter uses lr*(s+1)/warm_up_iter")
     schedule: Literal["constant", "cosine", "linear"] = arg("constant", "learning rate after warm-up: constant, "
@@ -107,7 +108,8 @@ class TrainConfig:
     ema_decay: float = arg(0.999, "decay of the fp32 EMA of the weights that model*.pt holds (0: off, raw "
                                   "weights saved); warms up as min(decay, (1+s)/(10+s))")
     amp: bool = arg(True, "bf16 mixed precision on CUDA (no effect on the CPU)")
-    device: str = arg("auto", "auto, cpu, cuda or cuda:N (under torchrun process k uses cuda:LOCAL_RANK)")
+    device: str = arg("auto", "auto, cpu, cuda or cuda:N (under torchrun process k uses cuda:LOCAL_RANK)",
+                      check=device_name)
     num_workers: int = arg(2, "data loader worker processes (0: load in the training process)")
     log_interval: int = arg(1000, "steps between TensorBoard points (means over the interval; alias: the "
                                   "original's --print_iter)", aliases=("--print_iter",))
@@ -207,9 +209,6 @@ class EMA:
                     p.copy_(r)
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -250,29 +249,6 @@ def deferred_keyboard_interrupt():
             signal.raise_signal(signum)
         elif callable(handler):
             handler(signum, None)
-
-
-@contextlib.contextmanager
-def stop_signals_blocked():
-    """Ctrl-C and SIGTERM wait while the block runs in this thread (they are delivered when it ends), so that
-    DataLoader workers forked inside it start with them blocked; `ignore_stop_signals` takes it from there."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to worry about
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def ignore_stop_signals(worker_id: int) -> None:
-    """worker_init_fn of the DataLoader: a worker ignores Ctrl-C and SIGTERM (the training process handles
-    them and shuts the workers down), then unblocks them."""
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def move_to(batch: Any, device: torch.device) -> Any:
@@ -338,6 +314,7 @@ class TrainLoop:
         self.configs = (cfg, *configs_to_save, *configs_to_record)
         self.config_dict = _json_safe(merged_dict(*self.configs))
         self.step = 0
+        self._lock = None
         self._check_save_dir(_json_safe(merged_dict(*configs_to_save)))
         resume_state = self._load_resume_state()
         if resume_state is None and cfg.init_from:
@@ -393,10 +370,11 @@ class TrainLoop:
         cfg, save_dir = self.cfg, self.save_dir
         barrier()
         if is_main_process():
-            if cfg.overwrite and save_dir.is_dir():
+            save_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = lock_run_folder(save_dir)  # held until run() ends: one trainer per folder
+            if cfg.overwrite:
                 for path in _run_files(save_dir):
                     path.unlink()
-            save_dir.mkdir(parents=True, exist_ok=True)
             for path in remove_stale_temp_files(save_dir):
                 tqdm.write(f"[train] removed {path.name}, left by a save that was killed")
             save_args_json(save_dir / "args.json", *self.configs)
@@ -462,9 +440,10 @@ class TrainLoop:
         cfg, start_step = self.cfg, self.step
         sampler = StepSeedSampler(cfg.seed, cfg.batch_size, start_step=start_step, rank=self.dist.rank,
                                   world_size=self.dist.world_size, num_steps=cfg.num_steps)
+        workers = LoaderWorkers()
         loader = DataLoader(self.dataset, batch_sampler=sampler, collate_fn=self.collate_fn,
                             num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
-                            worker_init_fn=ignore_stop_signals)
+                            worker_init_fn=workers.init_worker)
         main = is_main_process()
         writer = SummaryWriter(str(self.save_dir)) if main else None
         progress = tqdm(total=cfg.num_steps, initial=start_step, desc=f"train {self.save_dir.name}",
@@ -475,10 +454,10 @@ class TrainLoop:
                        f"process(es), global batch {cfg.batch_size}, steps {start_step}..{cfg.num_steps}")
         self.model.train()
         self._interval_start = time.perf_counter()
+        batches = None
         try:
             with terminate_as_interrupt():
-                with stop_signals_blocked():
-                    batches = iter(loader)  # starts the workers
+                batches = workers.start(loader)
                 for batch in batches:
                     self._train_step(batch)
                     progress.update(1)
@@ -490,6 +469,11 @@ class TrainLoop:
                            f"command again to continue")
             raise SystemExit(130)
         finally:
+            workers.stop()
+            batches = None  # the loader's own shut-down, which finds its workers gone
+            workers.join()
+            if self._lock is not None:
+                self._lock.close()
             progress.close()
             if writer is not None:
                 writer.close()

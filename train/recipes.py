@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import sys
 
+from utils.cli import run_cli
+
 STAGES = ("lip", "face", "vq", "guide", "pose")
 
 _AUDIO = ["--n_mels", "64", "--audio_hidden", "64", "--audio_channel_dim", "64"]
@@ -80,4 +82,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -224,6 +224,10 @@ def load_diffusion_model(path: str | os.PathLike, device: torch.device | str = "
     if original_kind(path) == "diffusion":
         return DiffusionModel(*load_original_diffusion(path, device, options))
     model_file = resolve_model_file(path)
+    if (options or {}).get("data_stats"):
+        raise ValueError(f"--data_stats {options['data_stats']}: only the original's released models take it; "
+                         f"{model_file.parent} is an a2p run, which samples with the statistics it was trained "
+                         f"with (its {STATS_FILE}, else its data_root's): leave --data_stats out")
     state, config = load_model_checkpoint(model_file, device)
     check_run_kind(config, model_file, *RUN_KINDS.values())
     if config.get("data_format") not in ("face", "pose"):

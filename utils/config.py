@@ -13,6 +13,13 @@ Every field becomes `--name`; the help text, default and type come from the fiel
 `--name / --no-name`, `Optional[X]` fields accept `none`, `Literal[...]` fields become choices, and
 tuple/list fields take several values. Two dataclasses may not declare the same field name. Every parser
 also takes --debug (tracebacks instead of one-line errors, utils/cli.py).
+
+Every number given on the command line is checked against its field's range: `arg(..., at_least=a,
+at_most=b)`, by default [0, MAX_INT] for ints (counts, sizes, steps, seeds: no flag takes a negative
+number) and [0, inf) for floats, which must also be finite (nan, inf refused); tuple and list items alike.
+`check=function` runs on a given value (e.g. utils/device.device_name) and may refuse it with a ValueError.
+A refused or malformed flag ends the command with one line, `<command>: error: argument --name: <why>`, and
+exit status 2 (utils/cli.py), the usage text left to --help.
 `save_args_json` / `load_args_json` write and read the merged fields as a flat `args.json`, the file the
 original code writes next to every checkpoint.
 """
@@ -21,19 +28,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from utils.cli import DEBUG_FLAG, DEBUG_VARIABLE
 from utils.files import atomic_write
 
 
+MAX_INT = 2 ** 31 - 1
+
+
 def arg(default: Any, help: str, **extra: Any) -> Any:
     """A dataclass field with a default and a help text (mutable defaults are copied per instance); extra
-    metadata: aliases=("--other_name",) adds option strings for the same flag (e.g. the original's names)."""
+    metadata: aliases=("--other_name",) adds option strings for the same flag (e.g. the original's names);
+    at_least=, at_most= the range of a number, check= a function of the value that raises ValueError to refuse
+    it (module docstring)."""
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **extra})
     return dataclasses.field(default=default, metadata={"help": help, **extra})
@@ -48,11 +61,29 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _scalar_parser(tp: Any, optional: bool):
+def _scalar_parser(tp: Any, optional: bool, metadata: Mapping[str, Any]):
+    """The argparse type of a field: text -> value of type `tp`, checked against the field's range and check
+    (module docstring); argparse reports a refusal as `argument --name: <why>`."""
+    numeric = tp in (int, float)
+    low = metadata.get("at_least", 0 if numeric else None)
+    high = metadata.get("at_most", MAX_INT if tp is int else None)
+
     def convert(text: str):
         if optional and text.lower() in ("none", "null", ""):
             return None
-        return tp(text)
+        value = tp(text)
+        if tp is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"{text} is below the smallest allowed value, {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{text} is above the largest allowed value, {high}")
+        if "check" in metadata:
+            try:
+                return metadata["check"](value)
+            except ValueError as error:
+                raise argparse.ArgumentTypeError(str(error)) from error
+        return value
     convert.__name__ = getattr(tp, "__name__", "value")
     return convert
 
@@ -74,17 +105,26 @@ def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field, tp: An
         item_args = [a for a in typing.get_args(tp) if a is not Ellipsis]
         item = item_args[0] if item_args else str
         nargs = "*" if origin is list or Ellipsis in typing.get_args(tp) else len(item_args)
-        parser.add_argument(*names, dest=field.name, type=item, nargs=nargs, default=default,
+        parser.add_argument(*names, dest=field.name, type=_scalar_parser(item, False, field.metadata), nargs=nargs,
+                            default=default,
                             help=f"{help_text} (default: {' '.join(map(str, default or []))})")
     else:
-        parser.add_argument(*names, dest=field.name, type=_scalar_parser(tp, optional), default=default,
-                            help=f"{help_text} (default: {default})")
+        parser.add_argument(*names, dest=field.name, type=_scalar_parser(tp, optional, field.metadata),
+                            default=default, help=f"{help_text} (default: {default})")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: SystemExit(message), which utils/cli.run_cli prints as
+    `<command>: error: <message>` with exit status 2."""
+
+    def error(self, message: str):
+        raise SystemExit(f"{message} (see --help)")
 
 
 def build_parser(config_types: Sequence[type], description: str = "") -> argparse.ArgumentParser:
     """An argparse parser with one argument group per dataclass, one flag per field, and --debug (read by
     utils/cli.run_cli)."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = OneLineParser(description=description)
     parser.add_argument(DEBUG_FLAG, action="store_true", help=f"on an error, show the traceback instead of one "
                                                               f"line (also: {DEBUG_VARIABLE}=1)")
     seen: dict[str, str] = {}

@@ -8,6 +8,25 @@ import numpy as np
 import torch
 
 
+def device_name(name: str) -> str:
+    """`name` when it names a device of this machine (the `check` of every --device flag, utils/config.py):
+    auto, cpu, cuda or cuda:N with N below the CUDA device count; ValueError saying what there is otherwise."""
+    if name == "auto":
+        return name
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"{name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"{name!r} is not a device a2p runs on; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}: CUDA is not available on this machine; use cpu or auto")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"{name}: this machine has {torch.cuda.device_count()} CUDA device(s), cuda:0 to "
+                         f"cuda:{torch.cuda.device_count() - 1}")
+    return name
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """`auto` picks CUDA when available, else the CPU; a CUDA name without CUDA is a clear error."""
     if name == "auto":

@@ -12,7 +12,8 @@ device ..." for ENOSPC). A process killed while writing (kill -9) leaves its tem
         torch.save(state, handle)   # a file object: a full disk raises OSError(ENOSPC), not torch's RuntimeError
 
 `check_writable_folder(folder)` creates a folder and proves it takes a file, before long work that ends in
-writing there.
+writing there; `writable_output_folder(folder)` does so for a block, and removes the folder again when the
+block fails and leaves it empty (a failed run leaves no empty output folder).
 """
 from __future__ import annotations
 
@@ -88,7 +89,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _process_runs(pid: int) -> bool:
+def process_runs(pid: int) -> bool:
+    """Whether process `pid` runs (also one of another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -107,7 +109,7 @@ def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
     removed = []
     for path in folder.iterdir():
         match = _TEMP_NAME.match(path.name)
-        if match and path.is_file() and not _process_runs(int(match.group(1))):
+        if match and path.is_file() and not process_runs(int(match.group(1))):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
@@ -126,3 +128,18 @@ def check_writable_folder(folder: str | os.PathLike, what: str = "output folder"
     except OSError as error:
         raise write_error(folder, error, folder) from error
     return folder
+
+
+@contextlib.contextmanager
+def writable_output_folder(folder: str | os.PathLike, what: str = "output folder") -> Iterator[Path]:
+    """check_writable_folder(folder) for a block of long work that ends in writing there; when the block fails
+    (bad input, a full disk, Ctrl-C), a folder it created and left empty is removed again."""
+    created = not Path(folder).exists()
+    folder = check_writable_folder(folder, what)
+    try:
+        yield folder
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+        raise

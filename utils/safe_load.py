@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import collections
 import importlib
+import math
 import os
 import pickle
 import re
@@ -100,15 +101,37 @@ def read_npy_header(handle) -> tuple[tuple[int, ...], np.dtype]:
     return shape, dtype
 
 
+def _check_npy_size(handle, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """ValueError when the data a .npy header declares is more than the file holds after the header (a
+    truncated or crafted file: numpy would allocate the declared size first, 931 TiB for (1e12, 256))."""
+    declared = math.prod(shape) * dtype.itemsize
+    held = os.fstat(handle.fileno()).st_size - handle.tell()
+    if declared > held:
+        raise ValueError(f"its header declares a {shape} {dtype} array ({declared:,} bytes) but the file holds "
+                         f"{held:,} bytes of data (truncated or crafted)")
+
+
+def read_npy_array(path: str | os.PathLike) -> np.ndarray:
+    """The plain (not object) array of a .npy file, its header checked against the file's size before anything
+    is allocated; ValueError for an object array, a header that declares more than the file holds, or a file
+    numpy cannot read."""
+    with open(path, "rb") as handle:
+        shape, dtype = read_npy_header(handle)
+        if dtype.hasobject:
+            raise ValueError("an object array (pickled Python objects), not a plain numeric array")
+        _check_npy_size(handle, shape, dtype)
+    return np.load(path, allow_pickle=False)
+
+
 def load_npy(path: str | os.PathLike, extra: Mapping[str, Any] | None = None) -> np.ndarray:
-    """The array of a .npy file; an object array (np.save of a dict or list) is unpickled with the allow-list.
-    `.item()` of the result gives the dict of a results.npy."""
+    """The array of a .npy file (read_npy_array); an object array (np.save of a dict or list) is unpickled
+    with the allow-list. `.item()` of the result gives the dict of a results.npy."""
     path = Path(path)
     with open(path, "rb") as handle:
         _, dtype = read_npy_header(handle)
         if dtype.hasobject:
             return _RestrictedUnpickler(handle, path, allowed_globals(extra)).load()
-    return np.load(path, allow_pickle=False)
+    return read_npy_array(path)
 
 
 def _refused_globals(path: Path, allowed: Mapping[str, Any]) -> list[str]:

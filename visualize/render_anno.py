@@ -30,7 +30,7 @@ from data_loaders.validate import load_scene
 from utils.cli import run_cli
 from utils.config import arg, parse_config
 from visualize.avatar_view import AvatarView
-from visualize.video import write_video
+from visualize.video import VIEW_SIZE_RANGE, write_video
 
 
 @dataclass
@@ -42,7 +42,8 @@ class RenderAnnoConfig:
     scenes: list[str] = arg([], "names of the scenes to render, e.g. scene01 scene07 (none given: all)")
     hold_missing_faces: bool = arg(True, "show missing face frames with the last present code "
                                          "(--no-hold_missing_faces: as stored, like the original)")
-    size: int = arg(512, "pixels per view: a frame is size x 2*size (full body | face close-up)")
+    size: int = arg(512, "pixels per view: a frame is size x 2*size (full body | face close-up)",
+                    **VIEW_SIZE_RANGE)
     progress: bool = arg(True, "show a progress bar")
 
 

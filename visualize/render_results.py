@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,7 @@ from utils.device import resolve_device
 from visualize.avatar_view import AvatarView
 from visualize.conversation_view import ConversationView
 from visualize.video import grid as grid_frames
-from visualize.video import write_video
+from visualize.video import VIEW_SIZE_RANGE, write_video
 
 AUDIO_TOLERANCE = 1e-5  # largest |difference| of the face and body files' audio samples in one row
 GRID_COLUMNS = 2
@@ -70,7 +71,8 @@ class RenderResultsConfig:
     partner_pose_codes: str = arg("", "the conversation partner's body results.npy (sample.generate --both): "
                                       "videos of both persons facing each other")
     partner_face_codes: str = arg("", "the conversation partner's face results.npy (sample.generate --both)")
-    size: int = arg(512, "pixels per view: a frame is size x 2*size (full body | face close-up)")
+    size: int = arg(512, "pixels per view: a frame is size x 2*size (full body | face close-up)",
+                    **VIEW_SIZE_RANGE)
     progress: bool = arg(True, "show a progress bar")
     ca_body: str = arg("", "the original's checkpoints/ca_body/data/<person> folder: render that photoreal avatar "
                            "when it holds body_dec.ckpt, config.yml and static_assets.pt")
@@ -240,6 +242,7 @@ def render_results(body_results: Results | str | os.PathLike | None = None,
                          "of them, so leave out --grid or --render_gt")
     sources = _sources(body_results, face_results)
     out_dir = Path(out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     if partner_body_results is not None or partner_face_results is not None:
         if render_gt or grid:
@@ -270,6 +273,12 @@ def render_results(body_results: Results | str | os.PathLike | None = None,
                     written.append(write_video(out_dir / f"sample{sample:02d}_grid.mp4", grid_frames(cells, columns),
                                                audio, fps=ref.fps, sample_rate=SAMPLE_RATE))
                     bar.update()
+    except BaseException:  # a full disk, Ctrl-C: no partial set of videos, no folder made for nothing
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     finally:
         view.close()
     return written

@@ -11,6 +11,7 @@ ffmpeg: the system's (`apt-get install ffmpeg`), else the binary of the imageio-
 """
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
@@ -23,7 +24,10 @@ import soundfile as sf
 
 from utils.files import atomic_write
 
+VIEW_SIZE_RANGE = {"at_least": 32, "at_most": 4096}  # pixels per view that --size / --render_size flags take
+
 AUDIO_BITRATE = "192k"
+FULL_DISK_LOG = os.strerror(errno.ENOSPC).encode()  # "No space left on device" in ffmpeg's log
 
 
 def ffmpeg_executable() -> str:
@@ -96,6 +100,8 @@ def _run_with_stdin(output, frames: np.ndarray, target: Path) -> None:
     except BrokenPipeError:
         pass  # ffmpeg stopped early; its log says why
     _, log = process.communicate()
+    if process.returncode != 0 and FULL_DISK_LOG in log:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # atomic_write names the file and the cause
     if process.returncode != 0:
         raise RuntimeError(f"ffmpeg failed writing {target} (exit {process.returncode}): "
                            f"{log.decode(errors='replace').strip()}")

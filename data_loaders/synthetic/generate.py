@@ -140,7 +140,12 @@ def generate_dataset(config: SyntheticConfig) -> tuple[list[Path], float]:
                        preset.varied_styles)
              for pair in range(preset.pairs) for scene in range(preset.scenes)]
     workers = min(config.workers or os.cpu_count() or 1, len(tasks))
-    frames = _run(tasks, workers, config.progress)
-    for folder in folders:
-        save_stats(folder, compute_stats(folder))
+    try:
+        frames = _run(tasks, workers, config.progress)
+        for folder in folders:
+            save_stats(folder, compute_stats(folder))
+    except BaseException:  # a full disk, Ctrl-C: no partial person folder is left for the next run to refuse
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folders, sum(frames) / FPS
