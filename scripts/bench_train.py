@@ -66,6 +66,7 @@ class BenchTrainConfig:
     frames: int = arg(600, "original: frames per window (600 = 20 s)")
     steps: int = arg(3, "original: timed steps per model (after one warm-up step)")
     interval: int = arg(20, "small: timed steps per run (after as many untimed ones)")
+    bank: str = arg("", "small: feature bank folder to use (default: a temporary one, built before the timing)")
     device: str = arg("auto", "auto, cpu or cuda", check=device_name)
 
 
@@ -118,14 +119,13 @@ def small_run_flags(stage: str, mode: str, cfg: BenchTrainConfig, save_dir: Path
 
 def small_samples_per_second(stage: str, mode: str, cfg: BenchTrainConfig, work: Path) -> tuple[float, int]:
     """(windows per second of the second log interval, batch size) of one small run."""
-    flags = small_run_flags(stage, mode, cfg, work / f"{stage}_{mode}", work / "bank")
+    flags = small_run_flags(stage, mode, cfg, work / f"{stage}_{mode}", Path(cfg.bank) if cfg.bank else work / "bank")
     trainer = {"train_lip": train_lip, "train_diffusion": train_diffusion, "train_guide": train_guide}[TRAINERS[stage]]
     summary = trainer.main(flags)
     return summary["samples_per_sec"], int(flags[flags.index("--batch_size") + 1])
 
 
 def bench_small(cfg: BenchTrainConfig) -> None:
-    print(f"small trainers on {cfg.data_root}, {cfg.interval} timed steps each, torch threads {torch.get_num_threads()}")
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -134,6 +134,8 @@ def bench_small(cfg: BenchTrainConfig) -> None:
                 if mode != "fly":  # build the bank untimed
                     small_samples_per_second(stage, mode, dataclasses.replace(cfg, interval=1), work / "warm")
                 rows.append((stage, mode, *small_samples_per_second(stage, mode, cfg, work)))
+    print(f"\nsmall trainers on {cfg.data_root}, {cfg.interval} timed steps each, torch threads "
+          f"{torch.get_num_threads()}")
     print("\n| trainer | data | steps / s | windows / s | speed-up over fly |\n|---|---|---|---|---|")
     fly = {stage: rate for stage, mode, rate, _ in rows if mode == "fly"}
     for stage, mode, rate, batch in rows:

@@ -42,7 +42,7 @@ from utils.files import atomic_write  # noqa: E402
 MODELS = ("lip", "face", "vq", "guide", "pose")  # training order of scripts/train_all.sh
 WITH_STATS = ("face", "pose")  # diffusion models: sampling reads data_stats.pth beside the model file
 PORTABLE_PATHS = {"lip_model_path": "../lip", "resume_pth": "../vq", "guide_vq_path": "../vq", "save_dir": ".",
-                  "data_root": ""}
+                  "data_root": "", "feature_bank": "auto", "init_from": "(see checkpoints/README.md)"}
 # sampling.json of the diffusion models: our sampler and step count; body guidance 2 as the original's README;
 # face guidance 2.5, not its 10: on the real dev recordings (scripts/bench_real_speech.py, clean copies of 5
 # files) the small face model at 10 pushes codes to 7-8 training stds, out of the avatar's ranges in 33-75 % of
