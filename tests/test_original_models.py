@@ -20,8 +20,9 @@ from diffusion import GaussianDiffusion, guided_denoiser, make_schedule, sample
 from model import audio_encoder
 from model.denoiser import DenoiserConfig, FiLMTransformer
 from model.guide import GuideTransformer
-from model.original_checkpoint import (denoiser_configs, guide_config, load_original_state, original_state,
-                                       original_vq, released_configs, vq_config)
+from model.original_checkpoint import (DERIVED_TOLERANCE, denoiser_configs, derived_tensors, guide_config,
+                                       load_original_state, original_state, original_vq, released_configs,
+                                       vq_config)
 from model.original_lip import OriginalLipRegressor
 from model.vqvae import ResidualVQVAE
 from model.wav2vec import NEVER_RUN, VQWav2VecEncoder, Wav2VecLargeEncoder
@@ -319,7 +320,9 @@ def test_original_names_round_trip(stand_in):
     lip_state = load_fixture("lip_regressor")["state_dict"]
     exported = original_state(fixture_lip(), "lip")
     assert sorted(exported) == sorted(lip_state)
-    assert all(torch.equal(exported[k].float(), v.float()) for k, v in lip_state.items())
+    derived = derived_tensors(fixture_lip(), "lip")  # sinusoid tables: float32 sin differs by 3e-5 across CPUs
+    assert all(torch.equal(exported[k].float(), v.float()) for k, v in lip_state.items() if k not in derived)
+    assert all(torch.allclose(exported[k], lip_state[k].float(), atol=DERIVED_TOLERANCE) for k in derived)
 
 
 def test_a_changed_derived_tensor_or_a_foreign_key_is_refused(stand_in):
