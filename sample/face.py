@@ -55,30 +55,9 @@ class FaceSampler:
         needs no sample.generate options."""
         if loaded.config["data_format"] != "face":
             raise ValueError(f"{loaded.model_file}: a {loaded.config['data_format']!r} model, not a face model")
-        lip = loaded.lip
-        if lip is not None:
-            return cls(loaded.model.to(device), lip, loaded.normalizer, loaded.config, torch.device(device),
-                       lip_constraint_unavailable="the original's face codes belong to its private face decoder, "
-                                                  "which a2p does not have: sampling without the lip constraint")
-        if loaded.model.cfg.lip_dim > 0:
-            recorded = loaded.config.get("lip_model_path")
-            lip_path = recorded and resolve_recorded_path(recorded, loaded.model_file)
-            if not lip_path or not lip_path.exists():
-                raise FileNotFoundError(f"{loaded.model_file}: the model was trained with the lip regressor "
-                                        f"{recorded!r} (args.json lip_model_path), which is not there; put it "
-                                        f"back or edit lip_model_path in {loaded.model_file.parent / 'args.json'}")
-            lip = load_lip_regressor(lip_path, device)
-            if lip.num_vertices * 3 != loaded.model.cfg.lip_dim:
-                raise ValueError(f"{lip_path}: predicts {lip.num_vertices} lip vertices, but the face model "
-                                 f"{loaded.model_file} takes lip_dim {loaded.model.cfg.lip_dim} = L*3")
-        if lip is None:
-            return cls(loaded.model.to(device), None, loaded.normalizer, loaded.config, torch.device(device),
-                       lip_constraint_unavailable=f"{loaded.model_file} hears the audio alone (no lip regressor): "
-                                                  f"sampling without the lip constraint")
-        constraint = lip_constraint_for(loaded.normalizer, lip.num_vertices, device)
-        unavailable = None if constraint is not None else (
-            f"{loaded.model_file}: its codes or lip vertices are not the reference face's: sampling without the "
-            f"lip constraint")
+        carried = loaded.lip is not None  # the original's face models carry their own lip regressor
+        lip = loaded.lip if carried else recorded_lip_regressor(loaded, device)
+        constraint, unavailable = lip_constraint_of(loaded, lip, carried, device)
         return cls(loaded.model.to(device), lip, loaded.normalizer, loaded.config, torch.device(device),
                    constraint, unavailable)
 
@@ -118,3 +97,36 @@ class FaceSampler:
                                noise_schedule=self.config["noise_schedule"],
                                diffusion_steps=int(self.config["diffusion_steps"]), progress=progress)
         return WindowSample(motion)
+
+
+def recorded_lip_regressor(loaded: DiffusionModel, device: torch.device | str) -> LipRegressor | None:
+    """The frozen lip regressor that a2p's face model names in args.json lip_model_path (None for an audio-only
+    model, lip_dim 0); clear errors when it is missing or predicts another number of vertices."""
+    if loaded.model.cfg.lip_dim == 0:
+        return None
+    recorded = loaded.config.get("lip_model_path")
+    lip_path = recorded and resolve_recorded_path(recorded, loaded.model_file)
+    if not lip_path or not lip_path.exists():
+        raise FileNotFoundError(f"{loaded.model_file}: the model was trained with the lip regressor "
+                                f"{recorded!r} (args.json lip_model_path), which is not there; put it "
+                                f"back or edit lip_model_path in {loaded.model_file.parent / 'args.json'}")
+    lip = load_lip_regressor(lip_path, device)
+    if lip.num_vertices * 3 != loaded.model.cfg.lip_dim:
+        raise ValueError(f"{lip_path}: predicts {lip.num_vertices} lip vertices, but the face model "
+                         f"{loaded.model_file} takes lip_dim {loaded.model.cfg.lip_dim} = L*3")
+    return lip
+
+
+def lip_constraint_of(loaded: DiffusionModel, lip: torch.nn.Module | None, carried: bool,
+                      device: torch.device | str) -> tuple[LipConstraint | None, str | None]:
+    """(the model's lip constraint, None) or (None, the one-line reason it has none); carried: the lip
+    regressor came inside the checkpoint (the original's models)."""
+    reason = " sampling without the lip constraint"
+    if carried:
+        return None, "the original's face codes belong to its private face decoder, which a2p does not have:" + reason
+    if lip is None:
+        return None, f"{loaded.model_file} hears the audio alone (no lip regressor):" + reason
+    constraint = lip_constraint_for(loaded.normalizer, lip.num_vertices, device)
+    if constraint is None:
+        return None, f"{loaded.model_file}: its codes or lip vertices are not the reference face's:" + reason
+    return constraint, None

@@ -322,8 +322,9 @@ def load_sampler(model_path: str, device: torch.device, options: dict,
                    f"its null condition is untrained, so guidance is off (--guidance_param 1), as the original")
         settings = dataclasses.replace(settings, guidance_param=1.0)
     sampler = SAMPLER_TYPES[loaded.config["data_format"]].from_model(loaded, device, options)
-    if sampling_record(sampler, settings).get("lip_consistency") == "unavailable" and settings.lip_consistency == "on":
-        tqdm.write(f"[generate] {sampler.lip_constraint_unavailable}")
+    unavailable = getattr(sampler, "lip_constraint_unavailable", None)  # face models only
+    if unavailable and settings.lip_consistency == "on":
+        tqdm.write(f"[generate] {unavailable}")
     return loaded, sampler, settings
 
 

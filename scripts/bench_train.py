@@ -50,7 +50,7 @@ LIP_DIM = len(LIP_VERTEX_INDICES) * 3  # the face denoiser's lip input: lip vert
 
 
 SMALL_MODES = ("fly", "bank", "bank_workers")
-TRAINERS = {"lip": "train_lip", "face": "train_diffusion", "guide": "train_guide", "pose": "train_diffusion"}
+TRAINERS = {"lip": train_lip, "face": train_diffusion, "guide": train_guide, "pose": train_diffusion}
 
 
 @dataclass
@@ -120,8 +120,7 @@ def small_run_flags(stage: str, mode: str, cfg: BenchTrainConfig, save_dir: Path
 def small_samples_per_second(stage: str, mode: str, cfg: BenchTrainConfig, work: Path) -> tuple[float, int]:
     """(windows per second of the second log interval, batch size) of one small run."""
     flags = small_run_flags(stage, mode, cfg, work / f"{stage}_{mode}", Path(cfg.bank) if cfg.bank else work / "bank")
-    trainer = {"train_lip": train_lip, "train_diffusion": train_diffusion, "train_guide": train_guide}[TRAINERS[stage]]
-    summary = trainer.main(flags)
+    summary = TRAINERS[stage].main(flags)
     return summary["samples_per_sec"], int(flags[flags.index("--batch_size") + 1])
 
 
