@@ -38,6 +38,7 @@ from torch import nn
 from data_loaders.format import SAMPLES_PER_FRAME
 from model.loudness import SPEECH_BAND_HZ, normalise_log_mel
 from model.mel import MEL_FRAMES_PER_VIDEO_FRAME, LogMel, mel_center_frequencies
+from model.voice_warp import random_warp_factors, warp_log_mel
 from model.wav2vec import VQWav2VecEncoder
 from utils.config import arg
 
@@ -53,6 +54,9 @@ class AudioEncoderConfig:
     mel_fmax: float = arg(8000.0, "highest mel filter edge (Hz)")
     audio_hidden: int = arg(256, "width of the audio conv stack")
     audio_channel_dim: int = arg(256, "audio features per channel and frame (output = channels x this)")
+    voice_warp: float = arg(0.0, "mel_conv, training only: warp every channel of every window up or down in "
+                                 "frequency by up to this many semitones (model/voice_warp.py), so the model "
+                                 "hears speech at any pitch; 0 = off", at_least=0.0, at_most=12.0)
     wav2vec_activation: Literal["gelu", "relu"] = arg("gelu", "vq_wav2vec: activation of the feature extractor; "
                                                               "gelu is the most likely for the released "
                                                               "vq-wav2vec (model/wav2vec.py says why)")
@@ -69,6 +73,7 @@ class MelConvEncoder(nn.Module):
         self.channels = channels
         self.out_dim = channels * cfg.audio_channel_dim
         self.log_mel = LogMel(cfg.n_mels, cfg.mel_fmin, cfg.mel_fmax)
+        self.mel_range, self.voice_warp = (cfg.mel_fmin, cfg.mel_fmax), cfg.voice_warp
         centres = mel_center_frequencies(cfg.n_mels, cfg.mel_fmin, cfg.mel_fmax)
         self.register_buffer("speech_bands", (centres >= SPEECH_BAND_HZ[0]) & (centres <= SPEECH_BAND_HZ[1]),
                              persistent=False)
@@ -86,6 +91,9 @@ class MelConvEncoder(nn.Module):
         -> (B, T, out_dim)."""
         mel = self._log_mel(audio) if audio.dim() == 3 else self._check_log_mel(audio)  # (B, C, 4T, n_mels)
         batch, frames = len(mel), mel.shape[2] // MEL_FRAMES_PER_VIDEO_FRAME
+        if self.training and self.voice_warp > 0:
+            factors = random_warp_factors(batch, mel.shape[1], self.voice_warp, mel.device)
+            mel = warp_log_mel(mel, factors, *self.mel_range)
         mel = normalise_log_mel(mel, self.speech_bands)[:, :self.channels]
         features = self.convs(mel.flatten(0, 1).transpose(1, 2)).transpose(1, 2)  # (B*channels, T, channel_dim)
         return features.reshape(batch, self.channels, frames, -1).permute(0, 2, 1, 3).flatten(2)
