@@ -59,6 +59,8 @@ from model.guide import GuideConfig, GuideTransformer  # noqa: E402
 from model.vqvae import ResidualVQVAE, VQConfig  # noqa: E402
 from sample.body import BodySampler, keyframe_count  # noqa: E402
 from sample.face import FaceSampler  # noqa: E402
+from sample.lip_constraint import LipConstraint  # noqa: E402
+from data_loaders.stats import Normalizer, load_stats  # noqa: E402
 from train.train_guide import Guide  # noqa: E402
 from sample.generate import chunk_inputs  # noqa: E402
 from sample.windows import GUIDANCE_RANGE, SamplingConfig, plan_windows, sample_long  # noqa: E402
@@ -66,6 +68,7 @@ from utils.cli import run_cli  # noqa: E402
 from utils.config import arg, parse_config  # noqa: E402
 from utils.device import device_name, resolve_device  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 REFERENCE = ("ddim", 500)
 DEFAULT = ("dpmpp2m", 20)
@@ -87,6 +90,10 @@ class BenchConfig:
     original: bool = arg(False, "time the original's architecture at its released sizes (module docstring)")
     max_timed_steps: int = arg(0, "settings with more steps are estimated from timings at this many steps and "
                                   "half as many (0 = time every setting)")
+    lip_consistency: Literal["on", "off"] = arg("on", "face: hold the mouth to the lip regressor in every step "
+                                                      "(sample/lip_constraint.py; the untrained model takes the "
+                                                      "shipped face statistics for it); the original's models "
+                                                      "have no constraint")
     clock: Literal["wall", "cpu"] = arg("wall", "wall: elapsed seconds (on an idle machine); cpu: this process's CPU "
                                                 "seconds, steady on a busy shared machine (with OMP_NUM_THREADS=1: "
                                                 "the seconds of one core)")
@@ -99,7 +106,8 @@ def untrained_face_sampler(device: torch.device) -> FaceSampler:
     model_cfg = DenoiserConfig(**denoiser_preset("face", lip_dim=lip.num_vertices * 3))
     model = FiLMTransformer(model_cfg, AudioEncoderConfig()).eval()
     config = {"max_seq_length": 600, "noise_schedule": "cosine", "diffusion_steps": 1000}
-    return FaceSampler(model.to(device), lip.to(device), None, config, device)
+    constraint = LipConstraint(Normalizer(load_stats(REPO / "checkpoints" / "face")), device)
+    return FaceSampler(model.to(device), lip.to(device), None, config, device, lip_constraint=constraint)
 
 
 def untrained_body_sampler(device: torch.device) -> BodySampler:
@@ -236,7 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     model = (f"{cfg.model_path} (trained)" if cfg.model_path else "untrained face model, original size") \
         if not cfg.original else "the original's face architecture, released size, random weights"
     print(f"face sampling, {model}: {sum(p.numel() for p in sampler.model.parameters()) / 1e6:.1f} M parameters, "
-          f"window {sampler.window} frames, {cfg.seconds:g} s of audio, guidance {cfg.guidance_param}, "
+          f"window {sampler.window} frames, {cfg.seconds:g} s of audio, guidance {cfg.guidance_param}, lip "
+          f"constraint {cfg.lip_consistency if sampler.lip_constraint is not None else 'unavailable'}, "
           f"{device}, {torch.get_num_threads()} threads, {cfg.clock} clock")
     print(f"body path, untrained, {'the original architecture at ' if cfg.original else ''}original sizes: pose "
           f"denoiser {sum(p.numel() for p in body.model.parameters()) / 1e6:.1f} M + guide "
@@ -256,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
           + ("".join(f" {name:>12}" for name in METRICS) + f" {'rel':>6}" if scores else ""))
     pair, face_timings, body_timings = {}, {}, {}
     for name, steps in grid:
-        settings = SamplingConfig(1, f"ddim{steps}", name, cfg.guidance_param, cfg.seed)
+        settings = SamplingConfig(1, f"ddim{steps}", name, cfg.guidance_param, cfg.seed,
+                                  lip_consistency=cfg.lip_consistency)
         face_seconds, estimated = timed_or_estimated(sampler, audio, settings, cfg, face_timings)
         body_seconds, _ = timed_or_estimated(body, audio, settings, cfg, body_timings)
         row = (f"{name:8} {steps:5d}{'*' if estimated else ' '} {face_seconds * 20 / cfg.seconds:10.2f} "
