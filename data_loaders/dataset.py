@@ -5,7 +5,9 @@ person's `data_stats.pth` and kept in memory. With `augment` (training), a windo
 effects of `data_loaders.augment` on its recorded (un-normalised) waveform, then is normalised again. With a
 feature bank (`use_feature_bank`, data_loaders/feature_bank.py), an item's audio is instead the window's
 log-mel cut from one of the bank's variants of its scene (with `augment` drawn from the item seed, else the
-recording), which every model's front end takes in place of the waveform.
+recording), which every model's front end takes in place of the waveform; with a lip bank as well
+(`use_lip_bank`, data_loaders/lip_bank.py), an item also carries the frozen lip regressor's vertices of that
+variant (`lips`).
 Scenes whose face frames are all missing are skipped (for face and pose, as the original). For face data, the
 normalised codes of missing frames are set to 0.
 
@@ -31,6 +33,8 @@ An item is a dict (T = max_seq_length, C = nfeats, padding is zeros in normalise
 | `valid`     | (T,) bool            | mask and (face only) the face code is present                 |
 | `audio`     | (T*1600, 2) float32  | normalised waveform, channel 0 = person, 1 = partner; with a   |
 |             | or (2, 4T, M) fp16   | feature bank its log-mel (model.mel), channels first           |
+| `lips`      | (T, L*3) float32     | with a lip bank only: the lip regressor's normalised vertices  |
+|             |                      | of the window's bank variant, zeros past the window            |
 | `keyframes` | (T//30, C) float32   | motion[::30] (1 fps guide poses)                               |
 | `lengths`   | () int64             | frames of the window                                           |
 | `seed`      | () int64             | the item's seed (all randomness of the loss is drawn from it)  |
@@ -88,12 +92,17 @@ class SocialDataset(torch.utils.data.Dataset):
         self.scene_lengths = np.array([len(scene.motion) for scene in self.scenes])
         self.scene_weights = self.scene_lengths / self.scene_lengths.sum()  # scene drawn proportionally to length
         self.windows = [] if self.random_windows else self._fixed_windows()
-        self.bank = None
+        self.bank, self.lip_bank = None, None
 
     def use_feature_bank(self, bank) -> None:
         """Serve the audio of items from `bank` (a data_loaders.feature_bank.FeatureBank of this split), or the
         waveform again with None."""
         self.bank = bank
+
+    def use_lip_bank(self, lip_bank) -> None:
+        """Give every item the lip vertices of its bank variant from `lip_bank` (data_loaders.lip_bank.LipBank
+        of the feature bank in use), or none again with None."""
+        self.lip_bank = lip_bank
 
     def _load(self, scenes) -> list[_Scene]:
         pose_dim, face_dim = self.normalizer.dim("pose"), self.normalizer.dim("face")
@@ -170,23 +179,26 @@ class SocialDataset(torch.utils.data.Dataset):
         scene, size = self.scenes[index], self.max_seq_length
         motion = np.zeros((size, self.nfeats), np.float32)
         motion[:length] = scene.motion[start:start + length]
-        audio = self._audio(index, start, length, rng)
+        variant = None if self.bank is None else 0 if rng is None else int(rng.integers(self.bank.variants))
+        audio = self._audio(index, start, length, rng, variant)
         mask = np.arange(size) < length
         valid = mask.copy()
         valid[:length] &= scene.valid[start:start + length]
+        lips = {} if self.lip_bank is None else \
+            {"lips": torch.from_numpy(self.lip_bank.window(index, variant, start, length, size))}
         return {"motion": torch.from_numpy(motion), "mask": torch.from_numpy(mask),
-                "valid": torch.from_numpy(valid), "audio": audio,
+                "valid": torch.from_numpy(valid), "audio": audio, **lips,
                 "keyframes": torch.from_numpy(motion[::KEYFRAME_STEP][:size // KEYFRAME_STEP].copy()),
                 "lengths": torch.tensor(length, dtype=torch.int64), "seed": torch.tensor(seed, dtype=torch.int64),
                 "scene": scene.name, "start": start}
 
 
-    def _audio(self, index: int, start: int, length: int, rng: np.random.Generator | None) -> torch.Tensor:
+    def _audio(self, index: int, start: int, length: int, rng: np.random.Generator | None,
+               variant: int | None) -> torch.Tensor:
         """The window's audio padded to max_seq_length frames (table above): waveform (T*1600, 2), or its
-        log-mel (2, 4T, M) from the feature bank; rng: the effects (or the bank variant) are drawn from it."""
+        log-mel (2, 4T, M) from the feature bank's `variant`; rng: the effects are drawn from it."""
         size = self.max_seq_length
         if self.bank is not None:
-            variant = 0 if rng is None else int(rng.integers(self.bank.variants))
             return torch.from_numpy(self.bank.window(index, variant, start, length, size))
         window = self.scenes[index].audio[start * SAMPLES_PER_FRAME:(start + length) * SAMPLES_PER_FRAME]
         if rng is not None:

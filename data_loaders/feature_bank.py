@@ -38,7 +38,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -114,23 +114,31 @@ def _scene_features(dataset, index: int, variants: int, log_mel: LogMel) -> np.n
     return out
 
 
-def build_bank(dataset, folder: Path, spec: BankSpec, progress: bool = True) -> None:
-    """Write the bank of `dataset` into `folder` (made complete in a temporary folder, then renamed)."""
+def write_folder(folder: Path, write: Callable[[Path], None]) -> None:
+    """Make `folder` by write(temporary folder), renamed when complete: a reader never sees half of it, and
+    when another process made it meanwhile (same key, same content) its copy is kept."""
     temporary = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     try:
-        log_mel = LogMel(spec.n_mels, spec.mel_fmin, spec.mel_fmax)
-        for index, scene in enumerate(tqdm(dataset.scenes, desc=f"feature bank {folder.name}", disable=not progress)):
-            np.save(temporary / f"{scene.name}.npy", _scene_features(dataset, index, spec.variants, log_mel))
-        (temporary / "bank.json").write_text(json.dumps({"key": spec.key(), **asdict(spec)}, indent=1))
-        if folder.exists():  # made meanwhile by another process: same key, same content
+        write(temporary)
+        if folder.exists():
             shutil.rmtree(temporary)
         else:
             os.replace(temporary, folder)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+
+
+def build_bank(dataset, folder: Path, spec: BankSpec, progress: bool = True) -> None:
+    """Write the bank of `dataset` into `folder` (`write_folder`)."""
+    def write(temporary: Path) -> None:
+        log_mel = LogMel(spec.n_mels, spec.mel_fmin, spec.mel_fmax)
+        for index, scene in enumerate(tqdm(dataset.scenes, desc=f"feature bank {folder.name}", disable=not progress)):
+            np.save(temporary / f"{scene.name}.npy", _scene_features(dataset, index, spec.variants, log_mel))
+        (temporary / "bank.json").write_text(json.dumps({"key": spec.key(), **asdict(spec)}, indent=1))
+    write_folder(folder, write)
 
 
 class FeatureBank:

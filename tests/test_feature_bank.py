@@ -9,6 +9,7 @@ import torch
 
 from data_loaders.dataset import SocialDataset, collate
 from data_loaders.feature_bank import FeatureBankConfig, attach_feature_bank
+from data_loaders.lip_bank import attach_lip_bank
 from data_loaders.sampler import StepSeedSampler
 from model.audio_encoder import AudioEncoderConfig, MelConvEncoder
 from tests.data_fixtures import make_person_folder
@@ -110,3 +111,45 @@ def test_init_from_starts_from_the_given_weights_and_refuses_another_architectur
         train_lip.main([*common, "--lip_latent_dim", "48", "--save_dir", str(tmp_path / "wide"), "--num_steps", "5",
                         "--init_from", str(tmp_path / "base")])
     assert not (tmp_path / "wide" / "args.json").exists()  # refused before anything was written
+
+
+def tiny_lip_file(person: Path, tmp_path: Path, name: str, seed: int) -> Path:
+    """A tiny lip regressor trained for a few steps on the person (its model file)."""
+    train_lip.main(["--data_root", str(person), *TINY_LIP, "--feature_bank", str(tmp_path / "bank"),
+                    "--save_dir", str(tmp_path / name), "--num_steps", "3", "--seed", str(seed)])
+    return next((tmp_path / name).glob("model*.pt"))
+
+
+def test_lip_bank_holds_the_regressors_vertices_of_each_items_variant(person, tmp_path):
+    lip_file = tiny_lip_file(person, tmp_path, "lip", seed=0)
+    lip = load_lip_regressor(lip_file)
+    banked = dataset(person, augment=True)
+    bank = attach_feature_bank(banked, FeatureBankConfig(feature_bank=str(tmp_path / "bank"), bank_variants=3), AUDIO)
+    lips = attach_lip_bank(banked, bank, lip, lip_file, window=60)
+    with torch.no_grad():  # the first tile of every variant: the regressor on that tile's log-mel
+        for variant in range(3):
+            mel = torch.from_numpy(bank.scenes[0][variant, :, :240].astype("float32"))[None]
+            expected = lip.normalise(lip(mel))[0]
+            torch.testing.assert_close(torch.from_numpy(lips.window(0, variant, 0, 60, 60)), expected,
+                                       atol=2e-3, rtol=2e-3)
+    names = [scene.name for scene in banked.scenes]
+    for seed in range(8):  # an item's vertices belong to the variant its audio came from
+        item = banked[seed]
+        scene, start, length = names.index(item["scene"]), item["start"], int(item["lengths"])
+        variant = next(v for v in range(3)
+                       if torch.equal(item["audio"], torch.from_numpy(bank.window(scene, v, start, length, 60))))
+        assert torch.equal(item["lips"], torch.from_numpy(lips.window(scene, variant, start, length, 60)))
+        assert not item["lips"][length:].any()
+
+
+def test_another_regressor_or_window_makes_a_new_lip_bank(person, tmp_path, capsys):
+    first, second = tiny_lip_file(person, tmp_path, "a", seed=0), tiny_lip_file(person, tmp_path, "b", seed=1)
+    data = dataset(person)
+    bank = attach_feature_bank(data, FeatureBankConfig(feature_bank=str(tmp_path / "bank")), AUDIO)
+    folders = [attach_lip_bank(data, bank, load_lip_regressor(file), file, window).folder
+               for file, window in ((first, 60), (first, 60), (second, 60), (first, 45))]
+    assert folders[0] == folders[1] and len(set(folders)) == 3
+    other_front_end = attach_feature_bank(dataset(person), FeatureBankConfig(feature_bank=str(tmp_path / "bank")),
+                                          AudioEncoderConfig(n_mels=24))
+    assert attach_lip_bank(data, other_front_end, load_lip_regressor(first), first, 60) is None
+    assert "are not the bank's" in capsys.readouterr().out

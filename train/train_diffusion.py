@@ -4,7 +4,8 @@ or body DDPM (UPSTREAM 4.1) with the shared TrainLoop.
 Per batch (data_loaders/dataset.py), the conditions are encoded ONCE and every randomness comes from the
 items' seeds:
     lips = lip.normalise(lip(audio, mask))              face with --lip_model_path: the frozen lip regressor,
-                                                        under no_grad (B, T, L*3)
+                                                        under no_grad (B, T, L*3); with the feature bank read
+                                                        from its lip bank instead (data_loaders/lip_bank.py)
     cond = model.encode_condition(audio, lips, keyframes, mask)   keyframes: pose, the ground-truth 1 fps
                                                         poses of the window (B, T//30, C); with
                                                         --guide_vq_path passed through that frozen VQ-VAE
@@ -42,6 +43,7 @@ from data_loaders.augment import AugmentConfig
 from data_loaders.dataset import SocialDataset, collate
 from data_loaders.feature_bank import FeatureBankConfig, attach_feature_bank
 from data_loaders.format import STATS_FILE, FormatError
+from data_loaders.lip_bank import attach_lip_bank
 from data_loaders.stats import Normalizer, load_stats
 from diffusion import GaussianDiffusion
 from model.audio_encoder import AudioEncoderConfig
@@ -108,10 +110,14 @@ class DiffusionLoss:
                  guide_vq: ResidualVQVAE | None = None):
         self.diffusion, self.lambda_vel, self.lip, self.guide_vq = diffusion, lambda_vel, lip, guide_vq
 
-    def lip_input(self, audio: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
-        """(B, T, L*3) normalised lip vertices of the audio's channel 0, or None without a lip regressor."""
+    def lip_input(self, batch: dict) -> torch.Tensor | None:
+        """(B, T, L*3) normalised lip vertices of the audio's channel 0: the lip bank's ("lips") when the batch
+        has them, else the frozen regressor's; None without a lip regressor."""
         if self.lip is None:
             return None
+        if "lips" in batch:
+            return batch["lips"]
+        audio, mask = batch["audio"], batch["mask"]
         self.lip.to(audio.device)
         with torch.no_grad():
             return self.lip.normalise(self.lip(audio, mask=mask))
@@ -125,7 +131,7 @@ class DiffusionLoss:
             return self.guide_vq.decode(self.guide_vq.encode(keyframes)).to(keyframes.dtype)
 
     def __call__(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
-        cond = model.encode_condition(batch["audio"], self.lip_input(batch["audio"], batch["mask"]),
+        cond = model.encode_condition(batch["audio"], self.lip_input(batch),
                                       self.guide_input(batch["keyframes"]) if model.cfg.use_guide else None,
                                       mask=batch["mask"])
         cond = model.drop_condition(cond, batch["seed"])
@@ -191,7 +197,9 @@ def main(argv: list[str] | None = None) -> dict:
     train_set = SocialDataset(data_cfg.data_root, "train", data_cfg.data_format,
                               max_seq_length=data_cfg.max_seq_length, min_seq_length=data_cfg.min_seq_length,
                               augment=data_cfg.augment)
-    attach_feature_bank(train_set, bank_cfg, audio_cfg)
+    bank = attach_feature_bank(train_set, bank_cfg, audio_cfg)
+    if lip is not None:
+        attach_lip_bank(train_set, bank, lip, resolve_model_file(data_cfg.lip_model_path), data_cfg.max_seq_length)
     val_set = SocialDataset(data_cfg.data_root, "val", data_cfg.data_format, max_seq_length=data_cfg.max_seq_length,
                             min_seq_length=data_cfg.min_seq_length, random_windows=False)
     model_cfg = dataclasses.replace(model_cfg, nfeats=train_set.nfeats,
