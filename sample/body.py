@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -39,6 +40,7 @@ from model.denoiser import FiLMTransformer
 from model.vqvae import indices_from_tokens
 from sample.windows import SamplingConfig, WindowSample, sample_window
 from train.train_diffusion import DiffusionModel, load_diffusion_model
+from train.original_layout import original_kind
 from train.train_guide import Guide, load_guide
 from utils.config import arg
 
@@ -59,6 +61,14 @@ def keyframe_count(frames: int) -> int:
     return -(-frames // KEYFRAME_STEP)
 
 
+def guide_tag(model_file: Path) -> str:
+    """The guide's part of the output folder's name, the original's `<2nd path component>_<file name>` of
+    checkpoints/guide/c1_pose/checkpoints/iter-0100000.pt (guide_iter-0100000.pt); for a2p's guides the run
+    folder's name and the file's (guide_model000003000.pt)."""
+    kind_folder = model_file.parents[2] if original_kind(model_file) == "guide" else model_file.parent
+    return f"{kind_folder.name}_{model_file.name}"
+
+
 class BodySampler:
     """The pose model of a checkpoint with its guide transformer and VQ-VAE (module docstring)."""
     data_format = "pose"
@@ -76,7 +86,8 @@ class BodySampler:
         self.top_p = top_p
         self.nfeats = model.cfg.nfeats
         self.window = int(config["max_seq_length"])
-        self.output_suffix = "" if guide is None else f"_{guide.model_file.parent.name}_{guide.model_file.name}"
+        self.output_suffix = "" if guide is None else guide_tag(guide.model_file)
+        self.avatar = "reference"  # "original": the original's skeleton (results.npy's avatar)
 
     @classmethod
     def from_model(cls, loaded: DiffusionModel, device: torch.device | str, options: dict | None = None) -> "BodySampler":
@@ -86,8 +97,10 @@ class BodySampler:
             raise ValueError(f"{loaded.model_file}: a {loaded.config['data_format']!r} model, not a body model")
         options = options or {}
         guide = load_guide(options["resume_trans"], device, options) if options.get("resume_trans") else None
-        return cls(loaded.model.to(device), guide, loaded.normalizer, loaded.config, torch.device(device),
-                   options.get("top_p", BodyConfig.top_p))
+        sampler = cls(loaded.model.to(device), guide, loaded.normalizer, loaded.config, torch.device(device),
+                      options.get("top_p", BodyConfig.top_p))
+        sampler.avatar = "original" if original_kind(loaded.model_file) == "diffusion" else "reference"
+        return sampler
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu",
