@@ -146,10 +146,12 @@ class OriginalLipsOnReferenceFace:
         codes = lips.codes(audio (B, T*1600, 2) normalised)            # (B, T, 256) float64 raw codes
     """
 
-    def __init__(self, regressor: torch.nn.Module, normalizer: Normalizer, device: torch.device | str):
+    def __init__(self, regressor: torch.nn.Module, normalizer: Normalizer, device: torch.device | str,
+                 correspondence: LipCorrespondence | None = None):
+        """correspondence: a fitted one to use (default: fitted from the regressor on first use)."""
         self.regressor, self.normalizer, self.device = regressor, normalizer, device
         self.constraint = LipConstraint(identity_normalizer(), device)
-        self._correspondence: LipCorrespondence | None = None
+        self._correspondence = correspondence
 
     @torch.no_grad()
     def vertices(self, audio) -> torch.Tensor:
