@@ -74,7 +74,7 @@ class BodySampler:
     data_format = "pose"
 
     def __init__(self, model: FiLMTransformer, guide: Guide | None, normalizer: Normalizer, config: dict,
-                 device: torch.device, top_p: float = BodyConfig.top_p):
+                 device: torch.device, top_p: float = BodyConfig.top_p, original: bool = False):
         if not model.cfg.use_guide:
             raise ValueError("BodySampler: the pose model was trained without guide poses (use_guide false)")
         if guide is not None and guide.vq.cfg.nfeats != model.cfg.nfeats:
@@ -87,7 +87,7 @@ class BodySampler:
         self.nfeats = model.cfg.nfeats
         self.window = int(config["max_seq_length"])
         self.output_suffix = "" if guide is None else guide_tag(guide.model_file)
-        self.avatar = "reference"  # "original": the original's skeleton (results.npy's avatar)
+        self.avatar = "original" if original else "reference"  # results.npy's: "original" = its own skeleton
 
     @classmethod
     def from_model(cls, loaded: DiffusionModel, device: torch.device | str, options: dict | None = None) -> "BodySampler":
@@ -97,10 +97,8 @@ class BodySampler:
             raise ValueError(f"{loaded.model_file}: a {loaded.config['data_format']!r} model, not a body model")
         options = options or {}
         guide = load_guide(options["resume_trans"], device, options) if options.get("resume_trans") else None
-        sampler = cls(loaded.model.to(device), guide, loaded.normalizer, loaded.config, torch.device(device),
-                      options.get("top_p", BodyConfig.top_p))
-        sampler.avatar = "original" if original_kind(loaded.model_file) == "diffusion" else "reference"
-        return sampler
+        return cls(loaded.model.to(device), guide, loaded.normalizer, loaded.config, torch.device(device),
+                   options.get("top_p", BodyConfig.top_p), original=original_kind(loaded.model_file) == "diffusion")
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu",

@@ -11,8 +11,9 @@ Inputs, one of:
 Each sample gets --num_repetitions independent draws. The modality comes from the checkpoint's
 data_format: a `MotionSampler` class in SAMPLER_TYPES, built with `from_model(loaded, device, options)`
 (options = every parsed flag, flat). Output: results.npy in --output_dir, by default the original's folder
-`<model folder>/samples_<name>_<niter>_seed<seed><suffix>` (<name> the model folder's name, <niter> the
-model file's step, <suffix> the sampler's `output_suffix`), plus `_<audio file name>` with --audio. Whatever
+`<model folder>/samples_<name>_<niter>_seed<seed>_<suffix>` (<name> the model folder's name, <niter> the
+model file's step, <suffix> the sampler's `output_suffix`: empty for the face, `guide_iter-0100000.pt` for the
+original's guide), plus the audio file's name with --audio. Whatever
 can fail is checked before the sampling: the flags, the given results files, the checkpoints (their
 weights must be finite: train.checkpoint.load_weights) and that the output folder takes a file.
 Face codes that leave the training range or the avatar's plausible ranges are reported in one line
@@ -23,8 +24,9 @@ beside results.npy (sample/partner.py); --plot then renders the two facing each 
 Flags are grouped by concern, one dataclass each (CONFIG_TYPES): GenerateConfig (model, inputs, output,
 batching), SamplingConfig (steps, sampler, guidance, repetitions, seed), BodyConfig (the body's guide
 transformer --resume_trans and its nucleus mass --top_p), OriginalModelConfig (the original's released
-models, which --model_path and --resume_trans take as they are: train/original_layout.py) and PartnerConfig
-(--both: the conversation partner); other concerns
+models, which --model_path and --resume_trans take as they are: train/original_layout.py), PartnerConfig
+(--both: the conversation partner) and OriginalFlagsConfig (the original's own --flip_person,
+--curr_seq_length and --cuda, and the DDIM its lines sample with: sample/original_flags.py); other concerns
 add theirs. Guidance, sampler and steps not given as flags are the checkpoint folder's recommendation, its
 sampling.json (sample/recommended.py).
 """
@@ -72,7 +74,7 @@ class GenerateConfig:
                               "file); args.json must be beside it; the original's released face and pose runs "
                               "work as they are (README) (required)")
     output_dir: str = arg("", "folder for results.npy (default: <model folder>/samples_<name>_<niter>_seed"
-                              "<seed>[_<audio file name>], the original's name)")
+                              "<seed>_[<guide>][_<audio file name>], the original's name)")
     audio: Optional[str] = arg(None, "sample this audio file instead of the test split: any sample rate, mono "
                                      "(= the person; the partner is taken as silent) or stereo (channel 0 = "
                                      "person, 1 = partner), any length (sampled in overlapping windows)")
