@@ -117,7 +117,7 @@ def tree(tmp_path_factory):
 def test_a_face_video_of_an_original_model_moves_the_mouth_with_its_lip_regressor(tree, tmp_path, capsys):
     """sample.generate of the original's face model stores reference face codes whose mouth is the original lip
     regressor's vertices carried through the fitted correspondence, the rest neutral; the video draws them (one
-    line says so)."""
+    line says so), and the exports take them."""
     rng = np.random.default_rng(1)
     t = np.arange(4 * 48_000) / 48_000
     voice = 0.3 * np.sin(2 * np.pi * 160 * t) * (np.sin(2 * np.pi * 2 * t) > 0) + 0.01 * rng.standard_normal(len(t))
@@ -144,6 +144,7 @@ def test_a_face_video_of_an_original_model_moves_the_mouth_with_its_lip_regresso
     drawn = on_reference_avatar(_Sources(None, "", results, str(path)))
     assert np.array_equal(drawn.sequence(0, gt=False)[1], codes.astype(np.float32))
     assert "its lip regressor's lips are drawn on the reference face" in capsys.readouterr().out
+    assert np.array_equal(export_bvh.load_motion(path, 0, FACE_DIM, "face codes"), codes)  # BVH's CSV, glTF
 
 
 def test_an_original_models_results_score_fd_and_div_only(tree, capsys):
