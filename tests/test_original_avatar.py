@@ -95,7 +95,8 @@ def test_the_fitted_correspondence_carries_lips_given_in_other_units_axes_and_or
     turn, _ = torch.linalg.qr(torch.randn(3, 3, generator=generator, dtype=torch.float64))
     turn = turn * torch.sign(torch.det(turn))
     order = torch.randperm(len(rest), generator=generator)
-    as_original = lambda v: (v @ turn.T * 10.0 + torch.tensor([3.0, -2.0, 50.0], dtype=torch.float64))[..., order, :]  # noqa: E731
+    shift = torch.tensor([3.0, -2.0, 50.0], dtype=torch.float64)
+    as_original = lambda v: (v @ turn.T * 10.0 + shift)[..., order, :]  # noqa: E731  cm -> mm, turned, shuffled
     correspondence = fit_correspondence(as_original(rest), as_original(lips))
     assert correspondence.scale == pytest.approx(0.1, rel=1e-6)
     assert torch.allclose(correspondence.rotation @ turn, torch.eye(3, dtype=torch.float64), atol=0.15)

@@ -4,7 +4,8 @@ A checkpoint tree in the original's released layout is made from the golden fixt
 original_fixtures.py: tiny sizes, real-layout fairseq keys, the VQ file with its pickled scheduler object, the
 original's real data_stats.pth), and driven through a2p's commands: sample.generate (face, then body with the
 guide and its VQ-VAE, in stitched windows, rendered to mp4), sample.evaluate, visualize.export_bvh (which
-refuses their body) and the demo's loader. The training lines of the original's README run for two steps on a tiny person folder.
+refuses their body) and the demo's loader. The original README's sampling and --plot lines run word for word.
+The training lines of the original's README run for two steps on a tiny person folder.
 """
 from __future__ import annotations
 
@@ -103,9 +104,9 @@ README_FACE = ("--model_path checkpoints/diffusion/c1_face/model000155000.pt --n
 README_BODY = ("--model_path checkpoints/diffusion/c1_pose/model000340000.pt --resume_trans "
                "checkpoints/guide/c1_pose/checkpoints/iter-0100000.pt --num_samples 10 --num_repetitions 5 "
                "--timestep_respacing ddim500 --guidance_param 10.0")
-README_PLOT = README_BODY + (" --face_codes ./checkpoints/diffusion/c1_face/samples_c1_face_000155000_seed10_/results.npy"
-                             " --pose_codes ./checkpoints/diffusion/c1_pose/samples_c1_pose_000340000_seed10_guide_"
-                             "iter-0100000.pt/results.npy --plot")
+README_PLOT = README_BODY + (" --face_codes ./checkpoints/diffusion/c1_face/samples_c1_face_000155000_seed10_/"
+                             "results.npy --pose_codes ./checkpoints/diffusion/c1_pose/samples_c1_pose_000340000_"
+                             "seed10_guide_iter-0100000.pt/results.npy --plot")
 SMALL = ["--num_samples", "2", "--max_seq_length", "60", "--render_size", "32", *FAST]  # sizes for a test
 
 
