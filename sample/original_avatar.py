@@ -53,11 +53,13 @@ def body_on_reference(results: Results | None, source: str) -> tuple[Results | N
 
 
 def face_on_reference(results: Results | None, source: str) -> tuple[Results | None, str | None]:
-    """(the face results the reference avatar draws, the one line saying what it draws instead or None)."""
+    """(the face results the reference avatar draws: the original's lips on a neutral face, or the neutral
+    face (all zeros) without them; the one line saying what it draws instead or None)."""
     if not is_original(results):
         return results, None
     if results.reference_face is None:
-        return None, f"{source}: {FACE_CODES} and the file holds no lip regressor output: the face stays neutral"
+        neutral = dataclasses.replace(results, motions=np.zeros_like(results.motions), gt=None)
+        return neutral, f"{source}: {FACE_CODES} and the file holds no lip regressor output: the face stays neutral"
     return dataclasses.replace(results, motions=results.reference_face, gt=None), f"{source}: {LIPS_SHOWN}"
 
 

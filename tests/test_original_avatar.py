@@ -4,6 +4,7 @@ original lip regressor's lips on the reference face, and the exports and metrics
 refused."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -146,6 +147,10 @@ def test_a_face_video_of_an_original_model_moves_the_mouth_with_its_lip_regresso
     assert np.array_equal(drawn.sequence(0, gt=False)[1], codes.astype(np.float32))
     assert "its lip regressor's lips are drawn on the reference face" in capsys.readouterr().out
     assert np.array_equal(export_bvh.load_motion(path, 0, FACE_DIM, "face codes"), codes)  # BVH's CSV, glTF
+    without = dataclasses.replace(results, reference_face=None)  # e.g. a face model without its regressor
+    assert not on_reference_avatar(_Sources(None, "", without, "face.npy")).sequence(0, gt=False)[1].any()
+    assert "face.npy: the original's face codes belong to its private face decoder and the file holds no lip" \
+        in capsys.readouterr().out
 
 
 def test_an_original_models_results_score_fd_and_div_only(tree, capsys):
