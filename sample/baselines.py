@@ -67,7 +67,7 @@ class _BaselineSampler:
 
     def __init__(self, name: str, nfeats: int, window: int, normalizer):
         self.nfeats, self.window, self.normalizer = nfeats, window, normalizer
-        self.output_suffix = f"_{name}"
+        self.output_suffix = name
 
 
 class RandomSegmentSampler(_BaselineSampler):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -39,6 +40,7 @@ from model.denoiser import FiLMTransformer
 from model.vqvae import indices_from_tokens
 from sample.windows import SamplingConfig, WindowSample, sample_window
 from train.train_diffusion import DiffusionModel, load_diffusion_model
+from train.original_layout import original_kind
 from train.train_guide import Guide, load_guide
 from utils.config import arg
 
@@ -59,12 +61,20 @@ def keyframe_count(frames: int) -> int:
     return -(-frames // KEYFRAME_STEP)
 
 
+def guide_tag(model_file: Path) -> str:
+    """The guide's part of the output folder's name, the original's `<2nd path component>_<file name>` of
+    checkpoints/guide/c1_pose/checkpoints/iter-0100000.pt (guide_iter-0100000.pt); for a2p's guides the run
+    folder's name and the file's (guide_model000003000.pt)."""
+    kind_folder = model_file.parents[2] if original_kind(model_file) == "guide" else model_file.parent
+    return f"{kind_folder.name}_{model_file.name}"
+
+
 class BodySampler:
     """The pose model of a checkpoint with its guide transformer and VQ-VAE (module docstring)."""
     data_format = "pose"
 
     def __init__(self, model: FiLMTransformer, guide: Guide | None, normalizer: Normalizer, config: dict,
-                 device: torch.device, top_p: float = BodyConfig.top_p):
+                 device: torch.device, top_p: float = BodyConfig.top_p, original: bool = False):
         if not model.cfg.use_guide:
             raise ValueError("BodySampler: the pose model was trained without guide poses (use_guide false)")
         if guide is not None and guide.vq.cfg.nfeats != model.cfg.nfeats:
@@ -76,7 +86,8 @@ class BodySampler:
         self.top_p = top_p
         self.nfeats = model.cfg.nfeats
         self.window = int(config["max_seq_length"])
-        self.output_suffix = "" if guide is None else f"_{guide.model_file.parent.name}_{guide.model_file.name}"
+        self.output_suffix = "" if guide is None else guide_tag(guide.model_file)
+        self.avatar = "original" if original else "reference"  # results.npy's: "original" = its own skeleton
 
     @classmethod
     def from_model(cls, loaded: DiffusionModel, device: torch.device | str, options: dict | None = None) -> "BodySampler":
@@ -87,7 +98,7 @@ class BodySampler:
         options = options or {}
         guide = load_guide(options["resume_trans"], device, options) if options.get("resume_trans") else None
         return cls(loaded.model.to(device), guide, loaded.normalizer, loaded.config, torch.device(device),
-                   options.get("top_p", BodyConfig.top_p))
+                   options.get("top_p", BodyConfig.top_p), original=original_kind(loaded.model_file) == "diffusion")
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu",

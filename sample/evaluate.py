@@ -18,7 +18,9 @@ alignment (beat_align), the wrist speed ratio speaking / listening (speed_ratio;
 speech runs, else from the voice activity of the person's channel) and, when every chunk's scene has an events
 file, the nod scores (speaker_nod_precision / _recall / _f1 with speaker_nod_f1_chance, listener_nod_precision
 / _recall with listener_nod_recall_chance); without events a one-line notice says they are skipped. Any other
-C gets the FD and Div metrics only. Formulas are in sample/metrics.py. The ground-truth column (Div_g, Div_k
+C gets the FD and Div metrics only, and so do the original's models' results (avatar "original": their
+codes and poses are not the reference avatar's, whose face and skeleton the other metrics decode; one line
+says so, sample/original_avatar.py). Formulas are in sample/metrics.py. The ground-truth column (Div_g, Div_k
 and the paired metrics of the ground truth itself) gives the scale the generated values should reach; the
 chance values give the floor of motion that ignores the audio. Any T and any number of repetitions work.
 """
@@ -35,6 +37,7 @@ import numpy as np
 from data_loaders.format import FACE_DIM, POSE_DIM, SAMPLES_PER_FRAME, Scene, read_events
 from sample import metrics
 from sample.metrics import ChunkEvents
+from sample.original_avatar import ORIGINAL_METRICS_REFUSED
 from sample.results import ResultsError, stored_array, stored_count
 from sample.results import read_results_dict as load_results
 from utils.cli import run_cli
@@ -126,6 +129,9 @@ def unpack(results: dict, source: str = "results") -> Sequences:
     if (lengths.reshape(repetitions, samples) != lengths[:samples]).any():
         raise ResultsError(f"{source}: 'lengths' differ between repetitions of the same sample")
     kind = {FACE_DIM: "face", POSE_DIM: "body"}.get(channels, "motion")
+    if results.get("avatar") == "original" and kind != "motion":
+        print(f"[evaluate] {source}: {ORIGINAL_METRICS_REFUSED[kind]}")
+        kind = "motion"
     audio = None
     if kind == "body" or (kind == "face" and results.get("audio") is not None):
         audio = _array(results, "audio", source)

@@ -15,7 +15,9 @@ in one batched pass (diffusion.guided_denoiser).
 With settings.lip_consistency "on" (the default), every step's clean estimate has its mouth held to the lip
 regressor's vertices (sample/lip_constraint.py). That needs a2p's reference face and a regressor of its lip
 vertices: `lip_constraint_unavailable` says why a model has none (an audio-only model, the original's
-models with their private face decoder), and such models sample unconstrained.
+models with their private face decoder), and such models sample unconstrained. For the original's models,
+`reference_lips` draws their lip regressor's lips on the reference face (sample/original_lips.py) and
+`avatar` is "original" (results.npy's avatar: its codes are not the reference face's).
 """
 from __future__ import annotations
 
@@ -29,8 +31,10 @@ from data_loaders.stats import Normalizer
 from model.denoiser import FiLMTransformer
 from model.lip_regressor import LipRegressor
 from sample.lip_constraint import LipConstraint, lip_constraint_for
+from sample.original_lips import OriginalLipsOnReferenceFace
 from sample.windows import SamplingConfig, WindowSample, repeat_rows, sample_window
 from train.checkpoint import resolve_recorded_path
+from train.original_layout import original_kind
 from train.train_diffusion import DiffusionModel, load_diffusion_model
 from train.train_lip import load_lip_regressor
 
@@ -42,11 +46,13 @@ class FaceSampler:
 
     def __init__(self, model: FiLMTransformer, lip: LipRegressor | None, normalizer: Normalizer, config: dict,
                  device: torch.device, lip_constraint: LipConstraint | None = None,
-                 lip_constraint_unavailable: str | None = None):
+                 lip_constraint_unavailable: str | None = None, original: bool = False):
         self.model, self.lip, self.normalizer, self.config, self.device = model, lip, normalizer, config, device
         self.nfeats = model.cfg.nfeats
         self.window = int(config["max_seq_length"])
         self.lip_constraint, self.lip_constraint_unavailable = lip_constraint, lip_constraint_unavailable
+        self.avatar = "original" if original else "reference"
+        self.reference_lips = OriginalLipsOnReferenceFace(lip, normalizer, device) if original and lip else None
 
     @classmethod
     def from_model(cls, loaded: DiffusionModel, device: torch.device | str,
@@ -59,7 +65,7 @@ class FaceSampler:
         lip = loaded.lip if carried else recorded_lip_regressor(loaded, device)
         constraint, unavailable = lip_constraint_of(loaded, lip, carried, device)
         return cls(loaded.model.to(device), lip, loaded.normalizer, loaded.config, torch.device(device),
-                   constraint, unavailable)
+                   constraint, unavailable, original=original_kind(loaded.model_file) == "diffusion")
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu",

@@ -11,8 +11,9 @@ Inputs, one of:
 Each sample gets --num_repetitions independent draws. The modality comes from the checkpoint's
 data_format: a `MotionSampler` class in SAMPLER_TYPES, built with `from_model(loaded, device, options)`
 (options = every parsed flag, flat). Output: results.npy in --output_dir, by default the original's folder
-`<model folder>/samples_<name>_<niter>_seed<seed><suffix>` (<name> the model folder's name, <niter> the
-model file's step, <suffix> the sampler's `output_suffix`), plus `_<audio file name>` with --audio. Whatever
+`<model folder>/samples_<name>_<niter>_seed<seed>_<suffix>` (<name> the model folder's name, <niter> the
+model file's step, <suffix> the sampler's `output_suffix`: empty for the face, `guide_iter-0100000.pt` for the
+original's guide), plus the audio file's name with --audio. Whatever
 can fail is checked before the sampling: the flags, the given results files, the checkpoints (their
 weights must be finite: train.checkpoint.load_weights) and that the output folder takes a file.
 Face codes that leave the training range or the avatar's plausible ranges are reported in one line
@@ -23,14 +24,16 @@ beside results.npy (sample/partner.py); --plot then renders the two facing each 
 Flags are grouped by concern, one dataclass each (CONFIG_TYPES): GenerateConfig (model, inputs, output,
 batching), SamplingConfig (steps, sampler, guidance, repetitions, seed), BodyConfig (the body's guide
 transformer --resume_trans and its nucleus mass --top_p), OriginalModelConfig (the original's released
-models, which --model_path and --resume_trans take as they are: train/original_layout.py) and PartnerConfig
-(--both: the conversation partner); other concerns
+models, which --model_path and --resume_trans take as they are: train/original_layout.py), PartnerConfig
+(--both: the conversation partner) and OriginalFlagsConfig (the original's own --flip_person,
+--curr_seq_length and --cuda, and the DDIM its lines sample with: sample/original_flags.py); other concerns
 add theirs. Guidance, sampler and steps not given as flags are the checkpoint folder's recommendation, its
 sampling.json (sample/recommended.py).
 """
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,11 +50,13 @@ from sample.audio_input import AudioOnDisk, open_conversation_audio
 from sample.body import BodyConfig, BodySampler
 from sample.face import FaceSampler
 from sample.face_range import face_range_report
+from sample.original_flags import (OriginalFlagsConfig, device_of, original_sampler_default, paired_folder,
+                                   sampler_note, window_length)
 from sample.partner import PARTNER_SEED_OFFSET, PartnerConfig, partner_inputs, partner_path
 from sample.recommended import SAMPLING_FILE, checkpoint_folder, recommended_sampling
 from sample.results import Results, load_results, motion_rows, save_results
 from sample.windows import MotionSampler, NormalizedAudio, SamplingConfig, sample_long
-from train.original_layout import OriginalModelConfig
+from train.original_layout import OriginalModelConfig, original_kind
 from train.train_diffusion import load_diffusion_model
 from utils.cli import run_cli
 from utils.config import arg, merged_dict, parse_config
@@ -69,7 +74,7 @@ class GenerateConfig:
                               "file); args.json must be beside it; the original's released face and pose runs "
                               "work as they are (README) (required)")
     output_dir: str = arg("", "folder for results.npy (default: <model folder>/samples_<name>_<niter>_seed"
-                              "<seed>[_<audio file name>], the original's name)")
+                              "<seed>_[<guide>][_<audio file name>], the original's name)")
     audio: Optional[str] = arg(None, "sample this audio file instead of the test split: any sample rate, mono "
                                      "(= the person; the partner is taken as silent) or stereo (channel 0 = "
                                      "person, 1 = partner), any length (sampled in overlapping windows)")
@@ -104,7 +109,8 @@ class PlotConfig:
                            **VIEW_SIZE_RANGE)
 
 
-CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig, OriginalModelConfig, PartnerConfig]
+CONFIG_TYPES = [GenerateConfig, SamplingConfig, BodyConfig, PlotConfig, OriginalModelConfig, PartnerConfig,
+                OriginalFlagsConfig]
 
 
 class Inputs(NamedTuple):
@@ -154,8 +160,10 @@ def test_split_folder(gen: GenerateConfig, config: dict, model_file: Path) -> st
     return data_root
 
 
-def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int, seed: int) -> Inputs:
-    """The first `num_samples` of the test split's fixed chunks in a seeded random order."""
+def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int, seed: int,
+                 normalizer: Normalizer | None = None) -> Inputs:
+    """The first `num_samples` of the test split's fixed chunks in a seeded random order, normalised with the
+    folder's own statistics or `normalizer` (the model's, for another person's folder: --flip_person)."""
     dataset = SocialDataset(data_root, "test", data_format, max_seq_length=window, min_seq_length=1,
                             random_windows=False)
     order = np.random.default_rng(seed).permutation(len(dataset))
@@ -163,11 +171,20 @@ def chunk_inputs(data_root: str, data_format: str, window: int, num_samples: int
         tqdm.write(f"[generate] {data_root}: the test split has {len(dataset)} chunks of {window} frames; "
                    f"sampling all of them instead of --num_samples {num_samples}")
     batch = collate([dataset[int(i)] for i in order[:num_samples]])
+    audio, motion = batch["audio"], batch["motion"]
+    if normalizer is not None:
+        audio = normalizer.normalize(dataset.normalizer.denormalize(audio, "audio"), "audio")
+        motion = normalizer.normalize(dataset.normalizer.denormalize(motion, data_format), data_format)
     raw = dataset.normalizer.denormalize(batch["audio"], "audio").numpy().astype(np.float32)
     mask = None if bool(batch["mask"].all()) else batch["mask"]
     scenes = np.array([str(dataset.root.resolve() / name) for name in batch["scene"]])
-    return Inputs(batch["audio"], raw, batch["lengths"].numpy(), batch["motion"], mask, scenes,
-                  np.array(batch["start"], dtype=np.int64))
+    return Inputs(audio, raw, batch["lengths"].numpy(), motion, mask, scenes, np.array(batch["start"], dtype=np.int64))
+
+
+def flipped_inputs(inputs: Inputs, normalizer: Normalizer) -> Inputs:
+    """--flip_person: the inputs with the audio channels swapped, ground truth and scenes kept
+    (sample/original_flags.py)."""
+    return partner_inputs(inputs, normalizer)._replace(gt=inputs.gt, scenes=inputs.scenes, starts=inputs.starts)
 
 
 def default_overlap(window: int) -> int:
@@ -207,7 +224,18 @@ def sample_inputs(sampler: MotionSampler, inputs: Inputs, settings: SamplingConf
                    gt=None if gt is None else motion_rows(gt), audio=inputs.raw_audio,
                    lengths=np.tile(inputs.lengths, reps), keyframes=stored_keyframes, scenes=inputs.scenes,
                    starts=inputs.starts, num_samples=samples,
-                   num_repetitions=reps, data_format=kind, fps=FPS, sampling=sampling_record(sampler, settings))
+                   num_repetitions=reps, data_format=kind, fps=FPS, sampling=sampling_record(sampler, settings),
+                   avatar=getattr(sampler, "avatar", "reference"), reference_face=reference_face(sampler, inputs, reps))
+
+
+def reference_face(sampler: MotionSampler, inputs: Inputs, reps: int) -> np.ndarray | None:
+    """(S*R, 256, 1, T) reference face codes showing the lips of an original face model's lip regressor, the
+    same for every repetition (sample/original_lips.py); None for other models."""
+    lips = getattr(sampler, "reference_lips", None)
+    if lips is None:
+        return None
+    codes = np.concatenate([lips.codes(inputs.audio[row:row + 1]) for row in range(len(inputs.audio))])
+    return np.tile(motion_rows(codes), (reps, 1, 1, 1))
 
 
 def sampling_record(sampler: MotionSampler, settings: SamplingConfig) -> dict:
@@ -231,10 +259,12 @@ def report_face_range(results: Results, normalizer: Normalizer) -> None:
 
 
 def default_output_dir(model_file: Path, seed: int, suffix: str = "", audio: str | None = None) -> Path:
-    """<model folder>/samples_<name>_<niter>_seed<seed><suffix>[_<audio name>] (module docstring)."""
+    """<model folder>/samples_<name>_<niter>_seed<seed>_<suffix>[_<audio name>], the original's name (the
+    underscore after the seed stays when the suffix is empty: `samples_c1_face_000155000_seed10_`); the audio
+    file's name takes the suffix's place when that is empty (module docstring)."""
     niter = model_file.stem.removeprefix("model")
-    name = f"samples_{model_file.parent.name}_{niter}_seed{seed}{suffix}"
-    return model_file.parent / (name + (f"_{Path(audio).stem}" if audio else ""))
+    tail = "_".join(part for part in (suffix, Path(audio).stem if audio else "") if part)
+    return model_file.parent / f"samples_{model_file.parent.name}_{niter}_seed{seed}_{tail}"
 
 
 def check_config(gen: GenerateConfig, settings: SamplingConfig, plot: PlotConfig, partner: PartnerConfig) -> None:
@@ -287,13 +317,20 @@ def parse_flags(argv: list[str] | None = None) -> tuple:
     description = ("Sample face codes or body poses from a trained diffusion model for the test split or any audio "
                    "file, write results.npy (the original's layout, see sample/results.py) and, with --plot, mp4 "
                    "videos. Guidance, sampler and steps default to the checkpoint folder's sampling.json.")
+    argv = list(sys.argv[1:] if argv is None else argv)
     configs = parse_config(CONFIG_TYPES, argv, description=description)
-    recommended = recommended_sampling(configs[0].model_path) if configs[0].model_path else {}
-    if not recommended:
-        return configs
-    tqdm.write(f"[generate] {checkpoint_folder(configs[0].model_path) / SAMPLING_FILE} recommends "
-               f"{', '.join(f'--{key} {value}' for key, value in recommended.items())} (flags given win)")
-    return parse_config(CONFIG_TYPES, argv, description=description, defaults=recommended)
+    model_path = configs[0].model_path
+    recommended = recommended_sampling(model_path) if model_path else {}
+    if recommended:
+        tqdm.write(f"[generate] {checkpoint_folder(model_path) / SAMPLING_FILE} recommends "
+                   f"{', '.join(f'--{key} {value}' for key, value in recommended.items())} (flags given win)")
+    if model_path and original_kind(model_path) == "diffusion":
+        recommended.update(original_sampler_default(argv))
+    if recommended:
+        configs = parse_config(CONFIG_TYPES, argv, description=description, defaults=recommended)
+    if model_path and original_kind(model_path) == "diffusion":
+        tqdm.write(f"[generate] {sampler_note(argv, configs[1])}")
+    return configs
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -366,8 +403,8 @@ def load_partner(person: MotionSampler, settings: SamplingConfig, gen: GenerateC
 def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple) -> tuple[Path, str]:
     """Load the model and sample (or reuse the model's own --face_codes/--pose_codes file): (results.npy path,
     the data root of the person). With --both the partner's results go beside it."""
-    plot = configs[3]
-    device = resolve_device(gen.device)
+    plot, original = configs[3], configs[6]
+    device = resolve_device(device_of(gen.device, original.cuda))
     seed_everything(settings.seed)
     loaded, sampler, settings = load_sampler(gen.model_path, device, merged_dict(*configs), settings)
     given = plot.pose_codes if loaded.config["data_format"] == "pose" else plot.face_codes
@@ -375,15 +412,21 @@ def sample_to_file(gen: GenerateConfig, settings: SamplingConfig, configs: tuple
         tqdm.write(f"[generate] rendering {given} instead of sampling (given for this model's data_format)")
         return Path(given), gen.data_root or loaded.config["data_root"]
     partner = load_partner(sampler, settings, gen, configs, device) if configs[5].both else None
-    window = gen.max_seq_length or sampler.window
+    window = window_length(gen.max_seq_length, original.curr_seq_length) or sampler.window
     folder = Path(gen.output_dir) if gen.output_dir else default_output_dir(
         loaded.model_file, settings.seed, sampler.output_suffix, gen.audio)
     with writable_output_folder(folder) as folder:  # checked before the long work; not left empty on failure
         if gen.audio:
             inputs = audio_file_inputs(gen.audio, sampler.normalizer)
         else:
-            inputs = chunk_inputs(test_split_folder(gen, loaded.config, loaded.model_file), sampler.data_format,
-                                  window, gen.num_samples, settings.seed)
+            data_root = test_split_folder(gen, loaded.config, loaded.model_file)
+            if original.flip_person:
+                inputs = chunk_inputs(paired_folder(data_root), sampler.data_format, window, gen.num_samples,
+                                      settings.seed, sampler.normalizer)
+            else:
+                inputs = chunk_inputs(data_root, sampler.data_format, window, gen.num_samples, settings.seed)
+        if original.flip_person:
+            inputs = flipped_inputs(inputs, sampler.normalizer)
         path = sample_and_save(sampler, inputs, settings, gen, window, folder / "results.npy")
         if partner is not None:
             partner_sampler, partner_settings = partner

@@ -1,6 +1,6 @@
 """results.npy: what sample.generate writes, and what evaluation, rendering and BVH export read.
 
-A pickled dict saved in the .npy format (a 0-d object array), the original's layout (UPSTREAM 5.3) plus seven
+A pickled dict saved in the .npy format (a 0-d object array), the original's layout (UPSTREAM 5.3) plus nine
 keys of ours. N = num_samples x num_repetitions sequences, ordered repetition-major: index = rep *
 num_samples + sample. C = 256 (face codes) or 104 (body pose), T frames at `fps`, all motion UN-normalised
 (raw units of the data set).
@@ -29,6 +29,13 @@ num_samples + sample. C = 256 (face codes) or 104 (body pose), T frames at `fps`
 |                   |                   |         | timestep_respacing, guidance_param, num_repetitions, seed, |
 |                   |                   |         | lip_consistency ("on", "off", or "unavailable" for a model |
 |                   |                   |         | without the lip constraint); None in the original's files  |
+| `avatar`          | "reference" /     |         | ours: whose motion it is: a2p's reference avatar's, or     |
+|                   | "original"        |         | the original's (its skeleton's pose parameters, its private|
+|                   |                   |         | face decoder's codes: sample/original_avatar.py);          |
+|                   |                   |         | "reference" when absent (files of the original's own code) |
+| `reference_face`  | (N, 256, 1, T)    | float64 | ours, the original's face models only: reference face     |
+|                   |                   |         | codes showing its lip regressor's lips (sample/            |
+|                   |                   |         | original_lips.py); None otherwise                          |
 
 Readers take the audio of sequence `row` with `Results.audio_row(row)`, which serves both layouts. The
 original's readers index `audio` by sequence: for our files with more than one repetition they need row %
@@ -58,6 +65,7 @@ from utils.files import atomic_write
 from utils.safe_load import UnsafeFileError, load_npy
 
 MAX_FPS = 240  # frame rates a results.npy may declare
+AVATARS = ("reference", "original")
 
 
 class ResultsError(ValueError):
@@ -83,6 +91,8 @@ class Results:
     starts: Optional[np.ndarray] = None
     fps: int = FPS
     sampling: Optional[dict] = None
+    avatar: str = "reference"
+    reference_face: Optional[np.ndarray] = None
 
     @property
     def frames(self) -> int:
@@ -107,7 +117,7 @@ class Results:
                 "keyframes": self.keyframes, "scenes": self.scenes, "starts": self.starts,
                 "num_samples": self.num_samples,
                 "num_repetitions": self.num_repetitions, "data_format": self.data_format, "fps": self.fps,
-                "sampling": self.sampling}
+                "sampling": self.sampling, "avatar": self.avatar, "reference_face": self.reference_face}
 
 
 def motion_rows(motion: np.ndarray) -> np.ndarray:
@@ -158,6 +168,10 @@ def _check(results: Results, source: str) -> None:
         fail(f"'fps' is {results.fps}; expected a frame rate of 1 to {MAX_FPS} (a2p writes {FPS})")
     if not np.isfinite(m).all():
         fail("'motions' holds NaN or inf")
+    if results.avatar not in AVATARS:
+        fail(f"'avatar' is {results.avatar!r}; expected one of {AVATARS}")
+    if results.reference_face is not None and results.reference_face.shape != m.shape[:1] + (FACE_DIM,) + m.shape[2:]:
+        fail(f"'reference_face' has shape {results.reference_face.shape}; expected ({rows}, {FACE_DIM}, 1, {frames})")
     if results.sampling is not None and not isinstance(results.sampling, dict):
         fail(f"'sampling' is a {type(results.sampling).__name__}; expected a dict of settings or None")
 
@@ -201,14 +215,15 @@ def results_from_dict(stored: dict, source: str = "results") -> Results:
     data_format = stored.get("data_format") or {FACE_DIM: "face", POSE_DIM: "pose"}.get(channels)
     if data_format is None:
         raise ResultsError(f"{source}: {channels} channels and no 'data_format'; cannot tell face from body")
-    optional = {key: stored_array(stored, key, source) for key in ("gt", "keyframes", "starts")}
+    optional = {key: stored_array(stored, key, source) for key in ("gt", "keyframes", "starts", "reference_face")}
+    avatar = stored.get("avatar") or "reference"
     lengths = stored_array(stored, "lengths", source, kinds="iu")
     results = Results(motions=motions, audio=audio, num_samples=num_samples,
                       num_repetitions=stored_count(stored, "num_repetitions", source) or rows // max(num_samples, 1),
                       lengths=np.full(rows, motions.shape[-1], np.int64) if lengths is None else lengths,
                       data_format=str(data_format), fps=FPS if fps is None else fps,
                       scenes=stored_array(stored, "scenes", source, kinds="US"), sampling=stored.get("sampling"),
-                      **optional)
+                      avatar=str(avatar), **optional)
     _check(results, source)
     return results
 

@@ -115,7 +115,9 @@ class MotionSampler(Protocol):
     nfeats         C, features per frame
     window         frames the model was trained on (max_seq_length): the window length for long audio
     normalizer     the person's data_loaders.stats.Normalizer (audio in, motion out)
-    output_suffix  appended to the default output folder name ("" for face; the original added the guide's)
+    output_suffix  ends the default output folder's name ("" for face; the original's guide_iter-0100000.pt)
+    avatar         optional: "original" for the original's released models (results.npy's avatar), else absent
+                   or "reference"
     from_model(loaded, device, options)   classmethod: build from train.train_diffusion.load_diffusion_model's
         result; options = every flag sample.generate parsed, flat (e.g. a guide checkpoint for the body)
     sample(audio, settings, *, seeds, mask, known, known_mask, progress) -> WindowSample

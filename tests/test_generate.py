@@ -118,7 +118,7 @@ def test_non_audio_file_is_rejected_by_name(face_run, tmp_path):
 def test_test_split_results_layout(face_run, tmp_path):
     args = ["--model_path", str(face_run.face_dir), "--num_samples", "3", "--num_repetitions", "2", *FAST]
     path = generate.main(args + ["--batch_size", "2"])
-    assert path.parent == face_run.face_dir / "samples_face_000000400_seed10" and path.name == "results.npy"
+    assert path.parent == face_run.face_dir / "samples_face_000000400_seed10_" and path.name == "results.npy"
     stored = np.load(path, allow_pickle=True).item()
     assert stored["motions"].shape == stored["gt"].shape == (6, FACE_DIM, 1, 60)
     np.testing.assert_array_equal(stored["keyframes"], stored["gt"][:, :, 0].transpose(0, 2, 1))  # face: (N, T, C)

@@ -3,8 +3,9 @@
 A checkpoint tree in the original's released layout is made from the golden fixtures (tests/
 original_fixtures.py: tiny sizes, real-layout fairseq keys, the VQ file with its pickled scheduler object, the
 original's real data_stats.pth), and driven through a2p's commands: sample.generate (face, then body with the
-guide and its VQ-VAE, in stitched windows, rendered to mp4), sample.evaluate, visualize.export_bvh and the
-demo's loader. The training lines of the original's README run for two steps on a tiny person folder.
+guide and its VQ-VAE, in stitched windows, rendered to mp4), sample.evaluate, visualize.export_bvh (which
+refuses their body) and the demo's loader. The original README's sampling and --plot lines run word for word.
+The training lines of the original's README run for two steps on a tiny person folder.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from data_loaders.dataset import SocialDataset
 from data_loaders.format import FACE_DIM, POSE_DIM, STATS_FILE, FormatError
 from data_loaders.stats import Normalizer, load_stats
 from demo.demo import Demo, DemoConfig, model_folders
@@ -81,8 +83,8 @@ def test_generate_runs_the_original_face_and_body_and_renders_them(tree, talk, t
     assert np.abs(body.motions[0, :, 0].mean(-1) - stats["pose_mean"]).max() < 20 * stats["pose_std"].max()
     video = probe(body_path.parent / "sample00_rep00_pred.mp4")
     assert video["frames"] == 90 and video["has_audio"] and video["audio_duration"] == pytest.approx(3.0, abs=0.05)
-    export_bvh.main([str(body_path), "--out", str(tmp_path / "motion.bvh"), "--face_codes", str(face_path)])
-    assert (tmp_path / "motion.bvh").stat().st_size > 0
+    with pytest.raises(ValueError, match="drive its own skeleton"):  # the original's skeleton, not the reference
+        export_bvh.main([str(body_path), "--out", str(tmp_path / "motion.bvh"), "--face_codes", str(face_path)])
 
 
 def test_the_readme_sampling_line_runs_on_the_test_split_and_evaluates(tree):
@@ -95,6 +97,69 @@ def test_the_readme_sampling_line_runs_on_the_test_split_and_evaluates(tree):
     assert results.motions.shape == (2, FACE_DIM, 1, 60) and results.gt.shape == results.motions.shape
     scores = evaluate.main(["--results", str(path)])
     assert np.isfinite(scores["generated"]["fd_g"]) and scores["generated"]["fd_g"] > 0
+
+
+README_FACE = ("--model_path checkpoints/diffusion/c1_face/model000155000.pt --num_samples 10 --num_repetitions 5 "
+               "--timestep_respacing ddim500 --guidance_param 10.0")
+README_BODY = ("--model_path checkpoints/diffusion/c1_pose/model000340000.pt --resume_trans "
+               "checkpoints/guide/c1_pose/checkpoints/iter-0100000.pt --num_samples 10 --num_repetitions 5 "
+               "--timestep_respacing ddim500 --guidance_param 10.0")
+README_PLOT = README_BODY + (" --face_codes ./checkpoints/diffusion/c1_face/samples_c1_face_000155000_seed10_/"
+                             "results.npy --pose_codes ./checkpoints/diffusion/c1_pose/samples_c1_pose_000340000_"
+                             "seed10_guide_iter-0100000.pt/results.npy --plot")
+SMALL = ["--num_samples", "2", "--max_seq_length", "60", "--render_size", "32", *FAST]  # sizes for a test
+
+
+def test_the_original_readme_lines_run_as_written_and_the_plot_line_finds_their_results(tmp_path, monkeypatch,
+                                                                                        capsys):
+    """The original README's face, body and --plot lines, word for word, from the root of a tree laid out as
+    its download scripts do (the released file names), with a test's smaller sizes appended: the results land
+    in the original's folders, the --plot line finds them and writes the mp4; each line runs DDIM and says so."""
+    root = make_original_tree(tmp_path)
+    make_person_folder(root / "dataset" / PERSON, frames=120, stats=False)
+    for run, step in (("c1_face", 155_000), ("c1_pose", 340_000)):
+        (root / "checkpoints" / "diffusion" / run / f"model{STEP:09d}.pt").rename(
+            root / "checkpoints" / "diffusion" / run / f"model{step:09d}.pt")
+    guide = root / "checkpoints" / "guide" / "c1_pose" / "checkpoints"
+    (guide / f"iter-{STEP:07d}.pt").rename(guide / "iter-0100000.pt")
+    monkeypatch.chdir(root)
+    face = generate.main(shlex.split(README_FACE) + SMALL)
+    body = generate.main(shlex.split(README_BODY) + SMALL)
+    assert face.resolve() == (root / "checkpoints/diffusion/c1_face/samples_c1_face_000155000_seed10_/results.npy")
+    assert body.resolve() == (root / "checkpoints/diffusion/c1_pose/samples_c1_pose_000340000_seed10_guide_"
+                                     "iter-0100000.pt/results.npy")
+    generate.main(shlex.split(README_PLOT) + SMALL)
+    said = capsys.readouterr().out
+    assert said.count("sampler ddim, ddim2 (the original's sampler") == 3
+    video = probe(body.parent / "sample00_rep00_pred.mp4")
+    assert video["frames"] == 60 and video["has_audio"]
+    assert load_results(body).avatar == "original" and "drive its own skeleton" in said
+
+
+def test_flip_person_curr_seq_length_and_cuda_are_the_originals(tree, tmp_path, capsys):
+    """--flip_person samples the paired identity's test split (RLW104 beside PXB184) with the channels swapped
+    and the model's own statistics; --curr_seq_length is the frames per sample; --no-cuda samples on the CPU."""
+    paired = tree / "dataset" / "RLW104"
+    if not paired.exists():
+        make_person_folder(paired, frames=120, seed=5, stats=False)
+        shutil.copyfile(STATS / "RLW104_data_stats.pth", paired / STATS_FILE)
+    face_file = tree / "checkpoints" / "diffusion" / "c1_face" / f"model{STEP:09d}.pt"
+    flags = ["--model_path", str(face_file), "--num_samples", "2", "--curr_seq_length", "60", "--no-cuda",
+             "--timestep_respacing", "ddim2", "--num_repetitions", "1", "--no-progress"]
+    flipped = load_results(generate.main(flags + ["--flip_person", "--output_dir", str(tmp_path / "flip")]))
+    own = load_results(generate.main(flags + ["--output_dir", str(tmp_path / "own")]))
+    assert flipped.motions.shape == (2, FACE_DIM, 1, 60)
+    assert all(Path(scene).parent == paired.resolve() for scene in flipped.scenes)
+    chunks = SocialDataset(paired, "test", "face", max_seq_length=60, min_seq_length=1, random_windows=False)
+    first = [i for i in range(len(chunks)) if chunks[i]["scene"] == Path(flipped.scenes[0]).name
+             and chunks[i]["start"] == flipped.starts[0]][0]
+    raw = chunks.normalizer.denormalize(chunks[first]["audio"], "audio").numpy()
+    assert np.allclose(flipped.audio_row(0), raw[:, ::-1], atol=1e-6)  # the paired side's audio, swapped
+    gt = chunks.normalizer.denormalize(chunks[first]["motion"], "face").numpy()
+    assert np.allclose(flipped.gt[0, :, 0].T, gt, atol=1e-4)  # its ground truth in its own units
+    assert not np.allclose(flipped.motions, own.motions)
+    with pytest.raises(SystemExit, match="--curr_seq_length 60 and --max_seq_length 90"):
+        generate.main(flags + ["--max_seq_length", "90"])
 
 
 def test_the_lip_regressor_comes_from_the_model_file_or_assets(tree, capsys):

@@ -18,6 +18,10 @@ Face codes: when the results dict has a "face" entry (N, 256, 1, T), or a face r
 --face_codes ("motions" (N, 256, 1, T), or a plain (T, 256) array), the named leading face dims
 (avatar.parameters.FACE_CODE_DIMS) are written to FILE_face.csv beside the BVH: columns frame, time_s and
 one per named dim.
+
+Results of the original's models (results.npy's avatar "original"): their body is in the original's own
+skeleton, so it is refused in one line; their face is its lip regressor's lips on the reference face
+(`reference_face`), or refused without it (sample/original_avatar.py). visualize.export_gltf reads the same way.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import numpy as np
 from avatar.parameters import FACE_CODE_DIMS, POSE_PARAMETERS
 from avatar.skeleton import END_SITES, JOINT_AXES, JOINT_NAMES, JOINT_PARAMETERS, JOINT_SIGNS, PARENTS, REST_OFFSETS
 from data_loaders.format import FACE_DIM, FPS, POSE_DIM
+from sample.original_avatar import exported_key
 from utils.cli import run_cli
 from utils.config import arg, build_parser, from_dict
 from utils.files import atomic_write
@@ -185,6 +190,8 @@ def load_motion(path: str | Path, index: int, channels: int, what: str, key: str
         raise ValueError(f"{path}: cannot read it as .npy ({err})") from err
     if data.dtype == object and data.ndim == 0:
         results = data.item()
+        if isinstance(results, dict):
+            key = exported_key(results, key, channels, str(path))
         if not isinstance(results, dict) or key not in results:
             found = sorted(results) if isinstance(results, dict) else type(results).__name__
             raise ValueError(f"{path}: a results.npy must be a dict with {key!r} (N, {channels}, 1, T); found {found}")

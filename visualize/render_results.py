@@ -45,6 +45,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data_loaders.format import FACE_DIM, POSE_DIM, SAMPLE_RATE
+from sample.original_avatar import GT_REFUSED, body_on_reference, face_on_reference, is_original
 from sample.results import Results, ResultsError, load_results
 from utils.cli import run_cli
 from utils.config import arg, parse_config
@@ -182,6 +183,17 @@ def _sources(body_results, face_results, prefix: str = "") -> _Sources:
     return sources
 
 
+def on_reference_avatar(sources: _Sources) -> _Sources:
+    """What the reference avatar draws of the sources: the original's models' body at rest and their lip
+    regressor's lips on a neutral face (sample/original_avatar.py), each said in one line."""
+    body, body_line = body_on_reference(sources.body, sources.body_source)
+    face, face_line = face_on_reference(sources.face, sources.face_source)
+    for line in (body_line, face_line):
+        if line:
+            tqdm.write(f"[render] {line}")
+    return _Sources(body, sources.body_source, face, sources.face_source)
+
+
 def _check_partner(person: _Sources, partner: _Sources) -> None:
     """A ResultsError unless the partner's results have the person's rows, frames and lengths."""
     layout = lambda r: (r.num_samples, r.num_repetitions, r.frames, r.lengths.tolist())  # noqa: E731
@@ -249,12 +261,18 @@ def render_results(body_results: Results | str | os.PathLike | None = None,
             raise ValueError("videos of both persons show the predictions one by one: leave out --render_gt and "
                              "--grid with --partner_pose_codes / --partner_face_codes")
         partner = _sources(partner_body_results, partner_face_results, "partner_")
-        return render_conversation(sources, partner, out_dir, size, progress)
+        return render_conversation(on_reference_avatar(sources), on_reference_avatar(partner), out_dir, size,
+                                   progress)
     ref = sources.ref
     repetitions = 1 if render_gt else ref.num_repetitions
     columns, factor = grid_scale(repetitions, size)
     written = []
     view = make_view(size, ca_body, render_defaults)
+    if isinstance(view, AvatarView):
+        if render_gt and (is_original(sources.body) or is_original(sources.face)):
+            view.close()
+            raise ResultsError(f"{sources.body_source or sources.face_source}: {GT_REFUSED}")
+        sources = on_reference_avatar(sources)
     try:
         with tqdm(total=ref.num_samples * (repetitions + grid), desc="render", unit="video",
                   disable=not progress) as bar:
