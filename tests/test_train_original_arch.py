@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from model import audio_encoder
-from model.original_checkpoint import derived_tensors, original_state
+from model.original_checkpoint import derived_tensors, original_state, released_configs
 from tests.data_fixtures import make_person_folder
 from tests.original_fixtures import (DIFFUSION_ARGS, FIXTURES, GUIDE_ARGS, PERSON, VQ_ARGS, StandInEncoder,
                                      lip_state_real, load_fixture, vq_file, write_run)
@@ -25,6 +25,7 @@ from tests.test_original_layout import README_TRAINING
 from tests.test_original_models import assert_close, check_denoiser_outputs, frames_last
 from train import train_diffusion, train_guide, train_vq
 from train.checkpoint import load_checkpoint_file
+from train.original_arch import original_defaults, vq_wav2vec_tokens
 from train.train_diffusion import load_diffusion_model
 from train.train_guide import load_guide
 from train.train_vq import load_vq
@@ -110,6 +111,21 @@ def test_the_readme_training_lines_with_arch_original_write_the_originals_files(
     assert args["vq/c1_vq_test"]["code_dim"] == 16 and args["vq/c1_vq_test"]["nb_joints"] == 104
     assert args["guide/c1_trans_test"]["resume_pth"] == str(vq_path)
     assert args["guide/c1_trans_test"]["num_audio_layers"] == 0
+    trainer, argv = readme_argv(README_TRAINING[1], root, person)  # the same line again continues the run
+    TRAINERS[trainer].main(argv + ["--num_steps", "2"])
+    assert load_diffusion_model(runs / "diffusion" / "c1_pose_test").model_file.name == "model000000002.pt"
+
+
+def test_arch_original_builds_the_released_sizes():
+    """Without size flags --arch original is the original's released configuration: the face 8 x 8, d 512 with
+    the lip input, the pose 6 x 8, d 256 with guide and post-net, both on vq-wav2vec; learned null sequences
+    as long as a window's audio tokens (1998 for 600 frames, the original's 798 for 240)."""
+    released = released_configs()
+    for data_format in ("face", "pose"):
+        _, _, model_cfg, audio_cfg, _ = train_diffusion.parse_args(["--data_format", data_format, "--arch", "original"])
+        assert (model_cfg, audio_cfg) == released[data_format]
+    assert vq_wav2vec_tokens(600) == 1998 and vq_wav2vec_tokens(240) == 798
+    assert original_defaults("guide", 240)["null_audio_tokens"] == 798
 
 
 def test_a_missing_asset_is_one_line_naming_the_file(tmp_path, monkeypatch):
