@@ -2,9 +2,10 @@
 the original's files, so that the original's own code (and a2p's loader of the original's models,
 train/original_layout.py) loads what a2p trained.
 
-    arch, = ArchConfig                               --arch a2p (default) | original; a resumed run keeps its own
+    arch: Arch = arch_field()                        --arch a2p (default) | original: a field of the trainers'
+                                                     data configs, so a resumed run must keep it
     defaults = original_defaults(kind, frames)       config defaults of the original's model (flags still win)
-    path = original_asset(VQ_WAV2VEC_FILE, save_dir, given)   a frozen model of the original's assets/
+    path = original_asset(VQ_WAV2VEC_FILE, save_dir, given, flag)   a frozen model of the original's assets/
     files = OriginalDiffusionFiles(model, lip, extra) / OriginalGuideFiles(model, extra) / OriginalVQFiles(model)
     args = original_args(kind, merged)               the original's args.json keys a2p's flat config lacks
 
@@ -35,16 +36,16 @@ code_dim, num_audio_layers), which also mark the run as the original's for a2p's
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from data_loaders.format import KEYFRAME_STEP, SAMPLES_PER_FRAME
+from model.audio_encoder import AudioEncoderConfig
 from model.original_checkpoint import NEVER_RUN_PREFIXES, original_state, released_configs
 from model.wav2vec import NEVER_RUN, read_fairseq_checkpoint
-from data_loaders.format import KEYFRAME_STEP, SAMPLES_PER_FRAME
 from train.checkpoint import ModelFiles, checkpoint_path, save_atomic
 from train.original_layout import GUIDE_FILE, VQ_FILE, read_weights, relative_to_origin
 from utils.config import arg, merged_dict
@@ -53,13 +54,14 @@ VQ_WAV2VEC_FILE = Path("assets") / "vq-wav2vec.pt"
 SAMPLE_RATE_RATIO, RECEPTIVE_FIELD, STRIDE = 3, 465, 160  # 48 -> 16 kHz; vq-wav2vec's conv stack
 
 
-@dataclass
-class ArchConfig:
-    """Which architecture the trainer builds, and in which files it writes it."""
-    arch: Literal["a2p", "original"] = arg("a2p", "a2p: a2p's models in a2p's files (model*.pt); original: the "
-                                                  "original's architecture at its sizes (frozen vq-wav2vec from "
-                                                  "assets/, the face with the original lip regressor) in the "
-                                                  "original's files, which its own code loads (train/original_arch.py)")
+Arch = Literal["a2p", "original"]
+
+
+def arch_field() -> Any:
+    """The --arch field of the trainers' data configs (one definition; a resumed run must keep it)."""
+    return arg("a2p", "a2p: a2p's models in a2p's files (model*.pt); original: the original's architecture at its "
+                      "sizes (frozen vq-wav2vec from assets/, the face with the original lip regressor) in the "
+                      "original's files, which its own code loads (train/original_arch.py)")
 
 
 def vq_wav2vec_tokens(frames: int) -> int:
@@ -169,10 +171,10 @@ def original_args(kind: str, merged: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in keys.items() if key not in merged}
 
 
-def with_original_audio(audio_cfg, save_dir: str) -> tuple[Any, dict[str, torch.Tensor]]:
+def with_original_audio(audio_cfg: AudioEncoderConfig, save_dir: str
+                        ) -> tuple[AudioEncoderConfig, dict[str, torch.Tensor]]:
     """(audio config reading assets/vq-wav2vec.pt (or --wav2vec_path) with that file's activation, the file's
     never-run keys under audio_model.)."""
     path = original_asset(VQ_WAV2VEC_FILE, save_dir, audio_cfg.wav2vec_path, "--wav2vec_path")
     activation, unused = vq_wav2vec_settings(path)
     return dataclasses.replace(audio_cfg, wav2vec_path=str(path), wav2vec_activation=activation), unused
-

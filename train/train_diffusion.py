@@ -57,8 +57,8 @@ from train.checkpoint import RUN_KINDS, ModelFiles, check_run_kind, load_model_c
     resolve_model_file
 from train.distributed import is_main_process
 from train.loop import TrainConfig, TrainLoop, move_to
-from train.original_arch import ArchConfig, OriginalDiffusionFiles, lip_never_run, original_args, original_asset, \
-    original_defaults, with_original_audio
+from train.original_arch import Arch, OriginalDiffusionFiles, arch_field, lip_never_run, original_args, \
+    original_asset, original_defaults, with_original_audio
 from train.original_layout import LIP_FILE, load_original_diffusion, original_kind, read_original_lip
 from train.train_lip import load_lip_regressor
 from train.train_vq import load_vq
@@ -70,7 +70,7 @@ EVAL_BATCH = 8
 
 
 @dataclass
-class DiffusionDataConfig(ArchConfig, AugmentConfig):
+class DiffusionDataConfig(AugmentConfig):
     """Data, conditioning and diffusion process of the face / body DDPM."""
     data_format: Literal["face", "pose"] = arg("pose", "what the model generates: face codes or body pose; "
                                                        "also picks the model size defaults")
@@ -97,6 +97,7 @@ class DiffusionDataConfig(ArchConfig, AugmentConfig):
                                       "uses all --diffusion_steps steps (choose sampling steps with "
                                       "sample.generate --timestep_respacing)")
     cuda: bool = arg(True, "accepted for the original's command lines (which ignored it): the device is --device")
+    arch: Arch = arch_field()
 
 
 class DiffusionModel(NamedTuple):

@@ -46,7 +46,7 @@ from data_loaders.format import KEYFRAME_STEP
 from model.vqvae import ResidualVQVAE, VQConfig
 from train.checkpoint import ModelFiles, check_run_kind, load_model_checkpoint, load_weights, resolve_model_file
 from train.loop import TrainConfig, TrainLoop
-from train.original_arch import ArchConfig, OriginalVQFiles, original_args
+from train.original_arch import Arch, OriginalVQFiles, arch_field, original_args
 from train.original_layout import load_original_vq, original_kind
 from utils.cli import run_cli
 from utils.config import arg, from_dict, merged_dict, parse_config
@@ -57,7 +57,7 @@ TRAIN_DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.99), batch_size=64, num_steps=300_0
 
 
 @dataclass
-class KeyframeDataConfig(ArchConfig):
+class KeyframeDataConfig:
     """Training data: fixed-length windows of a person folder, seen through their 1 fps keyframes."""
     data_root: str = arg("", "person folder in the official format, e.g. dataset/PXB184 (required)")
     max_seq_length: int = arg(600, "frames per window (600 = 20 s = 20 keyframes); shorter scenes are taken "
@@ -68,6 +68,7 @@ class KeyframeDataConfig(ArchConfig):
                                                "body pose")
     add_frame_cond: Optional[float] = arg(None, "accepted for the original's command lines: 1 = keyframes at 1 "
                                                 "fps, which these models always use")
+    arch: Arch = arch_field()
 
 
 def keyframe_dataset(cfg: KeyframeDataConfig, split: str, augment: bool = False,
