@@ -10,13 +10,18 @@ run the fixture generator's vq-wav2vec stand-in inside a2p's encoder, as tests/t
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from model import audio_encoder
+from model.denoiser import FiLMTransformer
+from model.guide import GuideTransformer
 from model.original_checkpoint import derived_tensors, original_state, released_configs
+from model.original_lip import OriginalLipRegressor
+from model.vqvae import ResidualVQVAE
 from tests.data_fixtures import make_person_folder
 from tests.original_fixtures import (DIFFUSION_ARGS, FIXTURES, GUIDE_ARGS, PERSON, VQ_ARGS, StandInEncoder,
                                      lip_state_real, load_fixture, vq_file, write_run)
@@ -24,7 +29,8 @@ from tests.test_original_layout import README_TRAINING, TRAINERS, readme_argv as
 from tests.test_original_models import assert_close, check_denoiser_outputs
 from train import train_diffusion, train_guide, train_vq
 from train.checkpoint import load_checkpoint_file
-from train.original_arch import original_defaults, vq_wav2vec_tokens
+from train.original_arch import (OriginalDiffusionFiles, OriginalGuideFiles, OriginalVQFiles, lip_never_run,
+                                 original_defaults, vq_wav2vec_settings, vq_wav2vec_tokens)
 from train.train_diffusion import load_diffusion_model
 from train.train_guide import load_guide
 from train.train_vq import load_vq
@@ -127,6 +133,35 @@ def test_a_missing_asset_is_one_line_naming_the_file(tmp_path, monkeypatch):
     trainer, argv = readme_argv(README_TRAINING[0], tmp_path, person)
     with pytest.raises(FileNotFoundError, match=r"iter-0200000.pt.*--lip_model_path"):
         TRAINERS[trainer].main(argv)
+
+
+def test_the_files_at_the_released_sizes_hold_every_key_of_the_originals(tmp_path):
+    """What --arch original writes at the released sizes has exactly the keys and shapes of the original's own
+    state dicts (its loading is strict): the fixtures' full-size listings with the real fairseq models in place
+    of the generator's stand-ins, the keys a2p never runs included (copied from the assets files, the VQ's unused
+    project_mean_shape as zeros)."""
+    listings = json.loads((FIXTURES / "full_size_state_dict_keys.json").read_text())
+    fairseq = json.loads((FIXTURES / "wav2vec_full_size_keys.json").read_text())
+    real = {"audio_model.": "vq-wav2vec", "lip_model.audio_encoder.wav2vec_model.": "wav2vec_large"}
+    assets = write_assets(tmp_path) / "assets"
+    _, never_run = vq_wav2vec_settings(assets / "vq-wav2vec.pt")
+    released = released_configs()
+    with torch.device("meta"):
+        face, pose = FiLMTransformer(*released["face"]), FiLMTransformer(*released["pose"])
+        guide, vq, lip = GuideTransformer(*released["guide"]), ResidualVQVAE(released["vq"]), OriginalLipRegressor()
+    face_files = OriginalDiffusionFiles(face, lip, {**never_run, **lip_never_run(assets / "iter-0200000.pt")})
+    written = {"face_denoiser": face_files.contents(face.state_dict(), 0),
+               "pose_denoiser": OriginalDiffusionFiles(pose, None, never_run).contents(pose.state_dict(), 0),
+               "guide_transformer": OriginalGuideFiles(guide, never_run).contents(guide.state_dict(), 0)[
+                   "model_state_dict"],
+               "vqvae": OriginalVQFiles(vq).contents(vq.state_dict(), 0)["net"]}
+    for name, contents in written.items():
+        listing = listings[name]
+        expected = {k: v for k, v in listing["keys"].items() if k not in listing.get("stub_keys", [])}
+        for prefix, model in real.items():
+            if any(k.startswith(prefix) for k in listing.get("stub_keys", [])):
+                expected.update({prefix + k: v for k, v in fairseq[model]["keys"].items()})
+        assert {k: list(v.shape) for k, v in contents.items()} == expected, name
 
 
 @pytest.fixture

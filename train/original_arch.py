@@ -116,9 +116,12 @@ class OriginalDiffusionFiles(ModelFiles):
         self.model, self.extra = model, extra
         self.lip = {} if lip is None else {"lip_model." + k: v for k, v in original_state(lip, "lip").items()}
 
+    def contents(self, state: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        """The file's contents for the model's state dict `state` at `step`."""
+        return {**original_state(self.model, "denoiser", state), **self.lip, **self.extra}
+
     def save(self, save_dir: Path, step: int, state: dict, config: dict) -> None:
-        save_atomic({**original_state(self.model, "denoiser", state), **self.lip, **self.extra},
-                    checkpoint_path(save_dir, "model", step))
+        save_atomic(self.contents(state, step), checkpoint_path(save_dir, "model", step))
 
 
 class OriginalGuideFiles(ModelFiles):
@@ -127,11 +130,13 @@ class OriginalGuideFiles(ModelFiles):
     def __init__(self, model: nn.Module, extra: dict[str, torch.Tensor]):
         self.model, self.extra = model, extra
 
+    def contents(self, state: dict[str, torch.Tensor], step: int) -> dict:
+        """The file's contents for the model's state dict `state` at `step`."""
+        return {"iteration": step, "model_state_dict": {**original_state(self.model, "guide", state), **self.extra}}
+
     def save(self, save_dir: Path, step: int, state: dict, config: dict) -> None:
         (save_dir / "checkpoints").mkdir(exist_ok=True)
-        save_atomic({"iteration": step, "model_state_dict": {**original_state(self.model, "guide", state),
-                                                             **self.extra}},
-                    save_dir / "checkpoints" / f"iter-{step:07d}.pt")
+        save_atomic(self.contents(state, step), save_dir / "checkpoints" / f"iter-{step:07d}.pt")
 
     def files(self, save_dir: Path) -> list[Path]:
         return sorted(p for p in (save_dir / "checkpoints").glob("iter-*.pt") if GUIDE_FILE.match(p.name))
@@ -146,9 +151,12 @@ class OriginalVQFiles(ModelFiles):
         self.unused = {"decoder.project_mean_shape.weight": torch.zeros(width, nfeats),
                        "decoder.project_mean_shape.bias": torch.zeros(width)}
 
+    def contents(self, state: dict[str, torch.Tensor], step: int) -> dict:
+        """The file's contents for the model's state dict `state` at `step`."""
+        return {"net": {**original_state(self.model, "vq", state), **self.unused}}
+
     def save(self, save_dir: Path, step: int, state: dict, config: dict) -> None:
-        save_atomic({"net": {**original_state(self.model, "vq", state), **self.unused}},
-                    save_dir / f"net_iter{step}.pth")
+        save_atomic(self.contents(state, step), save_dir / f"net_iter{step}.pth")
 
     def files(self, save_dir: Path) -> list[Path]:
         return sorted(p for p in save_dir.glob("net_iter*.pth") if VQ_FILE.match(p.name))
