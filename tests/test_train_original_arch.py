@@ -29,6 +29,7 @@ from tests.test_original_layout import README_TRAINING, TRAINERS, readme_argv as
 from tests.test_original_models import assert_close, check_denoiser_outputs
 from train import train_diffusion, train_guide, train_vq
 from train.checkpoint import load_checkpoint_file
+from train.loop import learning_rate, run_device
 from train.original_arch import (OriginalDiffusionFiles, OriginalGuideFiles, OriginalVQFiles, lip_never_run,
                                  original_defaults, vq_wav2vec_settings, vq_wav2vec_tokens)
 from train.train_diffusion import load_diffusion_model
@@ -247,3 +248,21 @@ def check_guide_golden(model) -> None:
     targets, cond = fixture["inputs"]["targets"], model.encode_audio(fixture["inputs"]["condition"])
     assert_close(model(targets, cond), fixture["outputs"]["cond"])
     assert_close(model(targets, model.null_condition(cond)), fixture["outputs"]["uncond"])
+
+
+def test_the_originals_training_flags_keep_their_meaning():
+    """--cuda / --no-cuda (the CPU when --device is auto), --device N (the original's GPU id), and the
+    original's MultiStepLR --lr-scheduler milestones with --gamma, taken by every trainer's TrainConfig."""
+    def parse(*flags: str):
+        return train_diffusion.parse_args(list(flags))[0]
+    assert run_device(parse("--no-cuda")) == "cpu" and run_device(parse("--cuda")) == "auto"
+    assert run_device(parse("--no-cuda", "--device", "cpu")) == "cpu"
+    if torch.cuda.is_available():
+        assert parse("--device", "0").device == "cuda:0"
+    else:
+        with pytest.raises(SystemExit, match="--device: cuda:0: CUDA is not available"):
+            parse("--device", "0")
+    cfg = parse("--lr", "2e-4", "--warm_up_iter", "0", "--lr-scheduler", "50000", "400000", "--gamma", "0.1")
+    rates = [learning_rate(cfg, step) for step in (0, 49_999, 50_000, 399_999, 400_000)]
+    assert rates == pytest.approx([2e-4, 2e-4, 2e-5, 2e-5, 2e-6])
+    assert learning_rate(parse("--lr", "2e-4", "--warm_up_iter", "0"), 400_000) == 2e-4  # no milestones: a2p's

@@ -86,6 +86,11 @@ PROGRESS_INTERVAL = 50  # steps between progress-bar loss updates (each one sync
 _TORCH_STREAM = 1  # tells the per-step torch seed apart from the sampler's default_rng([seed, step])
 
 
+def training_device(name: str) -> str:
+    """The --device of the trainers: a name utils.device.device_name takes, or the original's GPU id N (cuda:N)."""
+    return device_name(f"cuda:{name}" if name.isdigit() else name)
+
+
 @dataclass
 class TrainConfig:
     """Training loop: optimiser, learning-rate schedule, EMA, logging and checkpoints."""
@@ -104,6 +109,10 @@ class TrainConfig:
     betas: tuple[float, float] = arg((0.9, 0.999), "AdamW betas", at_most=0.9999)
     weight_decay: float = arg(0.0, "AdamW (decoupled) weight decay")
     warm_up_iter: int = arg(1000, "steps of linear warm-up: step s < warm_up_iter uses lr*(s+1)/warm_up_iter")
+    lr_scheduler: list[int] = arg([], "the original's MultiStepLR milestones: from each of these steps on the "
+                                      "learning rate is multiplied by --gamma once more (alias --lr-scheduler; "
+                                      "none: no steps)", aliases=("--lr-scheduler",))
+    gamma: float = arg(0.1, "factor of the learning rate at each --lr_scheduler milestone")
     schedule: Literal["constant", "cosine", "linear"] = arg("constant", "learning rate after warm-up: constant, "
                                                                         "or decaying to 0 (cosine or linear)")
     lr_anneal_steps: int = arg(0, "step at which a cosine/linear schedule reaches 0 (0: num_steps)")
@@ -111,8 +120,10 @@ class TrainConfig:
     ema_decay: float = arg(0.999, "decay of the fp32 EMA of the weights that model*.pt holds (0: off, raw "
                                   "weights saved); warms up as min(decay, (1+s)/(10+s))")
     amp: bool = arg(True, "bf16 mixed precision on CUDA (no effect on the CPU)")
-    device: str = arg("auto", "auto, cpu, cuda or cuda:N (under torchrun process k uses cuda:LOCAL_RANK)",
-                      check=device_name)
+    device: str = arg("auto", "auto, cpu, cuda or cuda:N (under torchrun process k uses cuda:LOCAL_RANK); the "
+                              "original's GPU id N is cuda:N", check=training_device)
+    cuda: Optional[bool] = arg(None, "the original's device switch: --no-cuda = the CPU when --device is auto; "
+                                     "--cuda (its default) = --device auto")
     num_workers: int = arg(2, "data loader worker processes (0: load in the training process)")
     log_interval: int = arg(1000, "steps between TensorBoard points (means over the interval; alias: the "
                                   "original's --print_iter)", aliases=("--print_iter",))
@@ -144,16 +155,23 @@ def check_config(cfg: TrainConfig) -> None:
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """The learning rate of step `step` (0-based): linear warm-up, then the schedule down to 0 at the horizon."""
+    """The learning rate of step `step` (0-based): linear warm-up, then the schedule down to 0 at the horizon,
+    times --gamma for each --lr_scheduler milestone reached."""
+    peak = cfg.lr * cfg.gamma ** sum(step >= milestone for milestone in cfg.lr_scheduler)
     if step < cfg.warm_up_iter:
-        return cfg.lr * (step + 1) / cfg.warm_up_iter
+        return peak * (step + 1) / cfg.warm_up_iter
     if cfg.schedule == "constant":
-        return cfg.lr
+        return peak
     horizon = cfg.lr_anneal_steps or cfg.num_steps
     progress = min(1.0, (step - cfg.warm_up_iter) / max(1, horizon - cfg.warm_up_iter))
     if cfg.schedule == "linear":
-        return cfg.lr * (1.0 - progress)
-    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return peak * (1.0 - progress)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def run_device(cfg: TrainConfig) -> str:
+    """The device to train on: --device, or the CPU for the original's --no-cuda with --device auto."""
+    return "cpu" if cfg.cuda is False and cfg.device == "auto" else cfg.device
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -311,7 +329,7 @@ class TrainLoop:
         self.loss_fn, self.dataset, self.collate_fn, self.eval_fn = loss_fn, dataset, collate_fn, eval_fn
         self.model_files = model_files
         self._owns_process_group = launched_by_torchrun() and not is_distributed()
-        self.dist = setup_distributed(cfg.device)
+        self.dist = setup_distributed(run_device(cfg))
         self.device = self.dist.device
         self.model = model.to(self.device)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]

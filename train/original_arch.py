@@ -166,7 +166,7 @@ def original_args(kind: str, merged: dict[str, Any]) -> dict[str, Any]:
     """The original's args.json keys of a `kind` run ("diffusion", "guide", "vq") that a2p's flat config
     `merged` lacks, valued from it where a2p has the setting (module docstring)."""
     if kind == "diffusion":
-        keys = dict(cuda=True, split=None, num_audio_layers=3, cond_mask_prob=merged["cond_drop_prob"],
+        keys = dict(split=None, num_audio_layers=3, cond_mask_prob=merged["cond_drop_prob"],
                     unconstrained=False, not_rotary=False, simplify_audio=False, sigma_small=True,
                     train_platform_type="NoPlatform", resume_checkpoint="")
     elif kind == "guide":

@@ -96,7 +96,6 @@ class DiffusionDataConfig(AugmentConfig):
     timestep_respacing: str = arg("", "accepted for the original's command lines and ignored: training always "
                                       "uses all --diffusion_steps steps (choose sampling steps with "
                                       "sample.generate --timestep_respacing)")
-    cuda: bool = arg(True, "accepted for the original's command lines (which ignored it): the device is --device")
     arch: Arch = arch_field()
 
 
