@@ -62,7 +62,8 @@ class AudioEncoderConfig:
                                                               "vq-wav2vec (model/wav2vec.py says why)")
     wav2vec_path: Optional[str] = arg(None, "vq_wav2vec: a fairseq vq-wav2vec checkpoint (the original's "
                                             "assets/vq-wav2vec.pt) to take its weights and activation from; none "
-                                            "= the weights of the loaded model")
+                                            "= the weights of the loaded model (trainers' --arch original: "
+                                            "its assets/vq-wav2vec.pt)")
 
 
 class MelConvEncoder(nn.Module):

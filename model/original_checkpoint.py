@@ -123,10 +123,12 @@ def derived_tensors(model: nn.Module, kind: str) -> dict[str, torch.Tensor]:
     return derived
 
 
-def original_state(model: nn.Module, kind: str) -> dict[str, torch.Tensor]:
-    """The weights of an a2p module built in the original's conventions, under the original's names and
-    shapes, derived tensors included (keys the original never runs are not there)."""
-    state = model.state_dict()
+def original_state(model: nn.Module, kind: str, state: dict[str, torch.Tensor] | None = None
+                   ) -> dict[str, torch.Tensor]:
+    """The weights of an a2p module built in the original's conventions (or `state`, a state dict of that
+    module, e.g. its EMA weights), under the original's names and shapes, derived tensors included (keys the
+    original never runs are not there)."""
+    state = model.state_dict() if state is None else state
     out = {name: _to_original_layout(name, torch.cat([state[k] for k in keys]) if len(keys) > 1 else state[keys[0]])
            for name, keys in _parts(model, kind).items()}
     return {**out, **{name: value.detach().clone() for name, value in derived_tensors(model, kind).items()}}

@@ -90,6 +90,18 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> None:
         torch.save(obj, handle)
 
 
+class ModelFiles:
+    """The sampling files of a run: a2p's model{step:09d}.pt {"model", "step", "config"}; a run of the
+    original's architecture writes the original's files instead (train/original_arch.py)."""
+
+    def save(self, save_dir: Path, step: int, state: dict[str, torch.Tensor], config: dict[str, Any]) -> None:
+        save_atomic({"model": state, "step": step, "config": config}, checkpoint_path(save_dir, "model", step))
+
+    def files(self, save_dir: Path) -> list[Path]:
+        """Every sampling file of the run in save_dir."""
+        return [path for _, path in list_checkpoints(save_dir, "model")]
+
+
 def prune_checkpoints(save_dir: str | os.PathLike, kind: Kind, keep: int) -> None:
     """Delete all but the newest `keep` checkpoints of `kind` (keep <= 0 keeps all)."""
     if keep <= 0:

@@ -25,8 +25,10 @@ What the loop does per step s (s = optimizer steps done so far): reseed torch's 
 bf16 autocast on CUDA; backward; clip the gradient norm; AdamW step; update the fp32 EMA of the weights.
 Every `log_interval` steps it writes TensorBoard scalars `Train/<key>` = means over that interval (the
 original logged running means since step 0); every `save_interval` steps and at the end it writes
-`model{step:09d}.pt` and `opt{step:09d}.pt` (train/checkpoint.py), keeping every model file and the newest
-`keep_checkpoints` opt files.
+`model{step:09d}.pt` (or the original's files with --arch original: `model_files`, train/original_arch.py) and
+`opt{step:09d}.pt` (train/checkpoint.py), keeping every model file and the newest `keep_checkpoints` opt files.
+A run of --num_steps 0 writes the step-0 checkpoint and stops (as the original's trainers saved step 0): the
+initial or --init_from weights in this run's files.
 
 Fine-tuning (`--init_from PATH`): a run that starts (nothing to resume) loads the weights the trainer's
 `init_weights(path) -> state_dict` reads from PATH (every trainer passes its own checkpoint loader, so a2p's
@@ -70,8 +72,8 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from data_loaders.sampler import StepSeedSampler
-from train.checkpoint import UnreadableCheckpointError, checkpoint_path, list_checkpoints, load_checkpoint_file, \
-    prune_checkpoints, run_kind, save_atomic
+from train.checkpoint import ModelFiles, UnreadableCheckpointError, checkpoint_path, list_checkpoints, \
+    load_checkpoint_file, prune_checkpoints, run_kind, save_atomic
 from train.distributed import all_reduce_mean, barrier, cleanup, is_distributed, is_main_process, \
     launched_by_torchrun, setup_distributed, wrap_model
 from train.run_lock import lock_run_folder
@@ -82,6 +84,11 @@ from utils.files import remove_stale_temp_files
 
 PROGRESS_INTERVAL = 50  # steps between progress-bar loss updates (each one synchronises the device)
 _TORCH_STREAM = 1  # tells the per-step torch seed apart from the sampler's default_rng([seed, step])
+
+
+def training_device(name: str) -> str:
+    """The --device of the trainers: a name utils.device.device_name takes, or the original's GPU id N (cuda:N)."""
+    return device_name(f"cuda:{name}" if name.isdigit() else name)
 
 
 @dataclass
@@ -95,12 +102,17 @@ class TrainConfig:
                              "its args.json)")
     seed: int = arg(10, "seed of the item seeds (data, noise) of every step and of dropout")
     batch_size: int = arg(64, "global batch size, split evenly over the DDP processes")
-    num_steps: int = arg(800_000, "optimizer steps of the whole run (alias: the original's --total_iter)",
+    num_steps: int = arg(800_000, "optimizer steps of the whole run (alias: the original's --total_iter); 0 = "
+                                  "write the step-0 checkpoint of the initial (--init_from) weights and stop",
                          aliases=("--total_iter",))
     lr: float = arg(1e-4, "peak learning rate of AdamW")
     betas: tuple[float, float] = arg((0.9, 0.999), "AdamW betas", at_most=0.9999)
     weight_decay: float = arg(0.0, "AdamW (decoupled) weight decay")
     warm_up_iter: int = arg(1000, "steps of linear warm-up: step s < warm_up_iter uses lr*(s+1)/warm_up_iter")
+    lr_scheduler: list[int] = arg([], "the original's MultiStepLR milestones: from each of these steps on the "
+                                      "learning rate is multiplied by --gamma once more (alias --lr-scheduler; "
+                                      "none: no steps)", aliases=("--lr-scheduler",))
+    gamma: float = arg(0.1, "factor of the learning rate at each --lr_scheduler milestone")
     schedule: Literal["constant", "cosine", "linear"] = arg("constant", "learning rate after warm-up: constant, "
                                                                         "or decaying to 0 (cosine or linear)")
     lr_anneal_steps: int = arg(0, "step at which a cosine/linear schedule reaches 0 (0: num_steps)")
@@ -108,8 +120,10 @@ class TrainConfig:
     ema_decay: float = arg(0.999, "decay of the fp32 EMA of the weights that model*.pt holds (0: off, raw "
                                   "weights saved); warms up as min(decay, (1+s)/(10+s))")
     amp: bool = arg(True, "bf16 mixed precision on CUDA (no effect on the CPU)")
-    device: str = arg("auto", "auto, cpu, cuda or cuda:N (under torchrun process k uses cuda:LOCAL_RANK)",
-                      check=device_name)
+    device: str = arg("auto", "auto, cpu, cuda or cuda:N (under torchrun process k uses cuda:LOCAL_RANK); the "
+                              "original's GPU id N is cuda:N", check=training_device)
+    cuda: Optional[bool] = arg(None, "the original's device switch: --no-cuda = the CPU when --device is auto; "
+                                     "--cuda (its default) = --device auto")
     num_workers: int = arg(2, "data loader worker processes (0: load in the training process)")
     log_interval: int = arg(1000, "steps between TensorBoard points (means over the interval; alias: the "
                                   "original's --print_iter)", aliases=("--print_iter",))
@@ -127,7 +141,7 @@ def check_config(cfg: TrainConfig) -> None:
     """Clear errors for settings the loop cannot run with."""
     if not cfg.save_dir:
         raise ValueError("--save_dir is required: the folder for args.json, checkpoints and logs")
-    for name in ("num_steps", "log_interval", "save_interval", "batch_size"):
+    for name in ("log_interval", "save_interval", "batch_size"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"--{name} must be >= 1, got {getattr(cfg, name)}")
     for name in ("warm_up_iter", "lr_anneal_steps", "grad_clip", "eval_interval", "num_workers", "seed"):
@@ -141,16 +155,23 @@ def check_config(cfg: TrainConfig) -> None:
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """The learning rate of step `step` (0-based): linear warm-up, then the schedule down to 0 at the horizon."""
+    """The learning rate of step `step` (0-based): linear warm-up, then the schedule down to 0 at the horizon,
+    times --gamma for each --lr_scheduler milestone reached."""
+    peak = cfg.lr * cfg.gamma ** sum(step >= milestone for milestone in cfg.lr_scheduler)
     if step < cfg.warm_up_iter:
-        return cfg.lr * (step + 1) / cfg.warm_up_iter
+        return peak * (step + 1) / cfg.warm_up_iter
     if cfg.schedule == "constant":
-        return cfg.lr
+        return peak
     horizon = cfg.lr_anneal_steps or cfg.num_steps
     progress = min(1.0, (step - cfg.warm_up_iter) / max(1, horizon - cfg.warm_up_iter))
     if cfg.schedule == "linear":
-        return cfg.lr * (1.0 - progress)
-    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return peak * (1.0 - progress)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def run_device(cfg: TrainConfig) -> str:
+    """The device to train on: --device, or the CPU for the original's --no-cuda with --device auto."""
+    return "cpu" if cfg.cuda is False and cfg.device == "auto" else cfg.device
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -271,9 +292,9 @@ def _setting_differences(saved: dict[str, Any], current: dict[str, Any]) -> list
             for key, value in current.items() if key in saved and saved[key] != value]
 
 
-def _run_files(save_dir: Path) -> list[Path]:
+def _run_files(save_dir: Path, model_files: ModelFiles) -> list[Path]:
     """The files a run writes into save_dir."""
-    files = [path for _, path in list_checkpoints(save_dir, "model") + list_checkpoints(save_dir, "opt")]
+    files = model_files.files(save_dir) + [path for _, path in list_checkpoints(save_dir, "opt")]
     files += [save_dir / "args.json"] if (save_dir / "args.json").exists() else []
     return files + sorted(save_dir.glob("events.out.tfevents.*"))
 
@@ -296,16 +317,19 @@ class TrainLoop:
     def __init__(self, model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], tuple[torch.Tensor, dict]],
                  dataset, cfg: TrainConfig, collate_fn: Callable | None = None, configs_to_save: Iterable = (),
                  eval_fn: Callable[[torch.nn.Module, int], dict[str, float]] | None = None,
-                 configs_to_record: Iterable = (), init_weights: Callable[[str], dict] | None = None):
+                 configs_to_record: Iterable = (), init_weights: Callable[[str], dict] | None = None,
+                 model_files: ModelFiles = ModelFiles()):
         """configs_to_save: settings recorded in args.json that a resumed run must share (model, data);
-        configs_to_record: recorded only (e.g. where the audio features come from); init_weights: the
-        trainer's reader of --init_from (module docstring)."""
+        configs_to_record: recorded only (e.g. where the audio features come from; dataclasses or dicts);
+        init_weights: the trainer's reader of --init_from (module docstring); model_files: the sampling files
+        it writes (a2p's model*.pt, or the original's: train/original_arch.py)."""
         check_config(cfg)
         self.cfg = cfg
         self.save_dir = Path(cfg.save_dir)
         self.loss_fn, self.dataset, self.collate_fn, self.eval_fn = loss_fn, dataset, collate_fn, eval_fn
+        self.model_files = model_files
         self._owns_process_group = launched_by_torchrun() and not is_distributed()
-        self.dist = setup_distributed(cfg.device)
+        self.dist = setup_distributed(run_device(cfg))
         self.device = self.dist.device
         self.model = model.to(self.device)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
@@ -339,7 +363,7 @@ class TrainLoop:
         """Check save_dir against the rules of the module docstring; nothing is written yet."""
         cfg, save_dir = self.cfg, self.save_dir
         args_path = save_dir / "args.json"
-        holds_run = bool(_run_files(save_dir)) if save_dir.is_dir() else False
+        holds_run = bool(_run_files(save_dir, self.model_files)) if save_dir.is_dir() else False
         if holds_run and not cfg.overwrite:
             if not cfg.resume:
                 raise FileExistsError(f"{save_dir} holds a training run; continue it with --resume, or start "
@@ -373,7 +397,7 @@ class TrainLoop:
             save_dir.mkdir(parents=True, exist_ok=True)
             self._lock = lock_run_folder(save_dir)  # held until run() ends: one trainer per folder
             if cfg.overwrite:
-                for path in _run_files(save_dir):
+                for path in _run_files(save_dir, self.model_files):
                     path.unlink()
             for path in remove_stale_temp_files(save_dir):
                 tqdm.write(f"[train] removed {path.name}, left by a save that was killed")
@@ -462,6 +486,8 @@ class TrainLoop:
                     self._train_step(batch)
                     progress.update(1)
                     self._after_step(writer, progress)
+            if cfg.num_steps == self.step == 0:
+                self._save()
         except KeyboardInterrupt:
             self._save(synchronise=False)
             if main:
@@ -580,8 +606,7 @@ class TrainLoop:
     def _save(self, synchronise: bool = True) -> None:
         """Write model{step}.pt and opt{step}.pt (main process), prune old opt files; all processes wait."""
         if is_main_process():
-            save_atomic({"model": self.sampling_state_dict(), "step": self.step, "config": self.config_dict},
-                        checkpoint_path(self.save_dir, "model", self.step))
+            self.model_files.save(self.save_dir, self.step, self.sampling_state_dict(), self.config_dict)
             save_atomic({"model": self.model.state_dict(),
                          "ema": self.ema.state_dict() if self.ema is not None else None,
                          "optimizer": self.optimizer.state_dict(), "step": self.step, "config": self.config_dict},

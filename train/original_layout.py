@@ -88,7 +88,7 @@ def _checkpoints_root(folder: Path) -> Path | None:
     return None
 
 
-def _relative_to_origin(recorded: str | os.PathLike, folder: Path) -> Path:
+def relative_to_origin(recorded: str | os.PathLike, folder: Path) -> Path:
     """A path the original recorded or hard-coded, relative to its repository root (module docstring)."""
     path = Path(recorded)
     root = _checkpoints_root(folder)
@@ -171,7 +171,7 @@ def _normalizer(args: dict, folder: Path, options: dict) -> tuple[Normalizer, Pa
             raise ValueError(f"--data_stats {given}: name the file {STATS_FILE} (or pass its folder)")
         stats_folder = stats.parent if stats.name == STATS_FILE else stats
     else:
-        stats_folder = _relative_to_origin(args.get("data_root") or ".", folder)
+        stats_folder = relative_to_origin(args.get("data_root") or ".", folder)
     return Normalizer(load_stats(stats_folder)), stats_folder / STATS_FILE
 
 
@@ -181,11 +181,16 @@ def _lip_regressor(state: dict, model_file: Path, folder: Path, options: dict) -
     given = options.get("lip_model_path")
     if given is None and any(k.startswith("lip_model.") for k in state):
         return None, f"its own lip regressor ({model_file.name} lip_model.*)"
-    path = Path(given) if given else _relative_to_origin(LIP_FILE, folder)
+    path = Path(given) if given else relative_to_origin(LIP_FILE, folder)
     if not path.is_file():
         raise FileNotFoundError(f"{model_file}: the face model needs the original's lip regressor; {path} is "
                                 f"not there (pass --lip_model_path)")
-    return original_lip(_entry(path, "model_state_dict"), str(path)), f"lip regressor {path}"
+    return read_original_lip(path), f"lip regressor {path}"
+
+
+def read_original_lip(path: Path) -> nn.Module:
+    """The original lip regressor (frozen, eval) of its file (assets/iter-0200000.pt: model_state_dict)."""
+    return original_lip(_entry(path, "model_state_dict"), str(path))
 
 
 def load_original_diffusion(path: str | os.PathLike, device: torch.device | str = "cpu", options: dict | None = None
@@ -231,7 +236,7 @@ def load_original_guide(path: str | os.PathLike, device: torch.device | str = "c
     folder = _run_folder(Path(path))
     model_file = _model_file(Path(path), "guide")
     args = load_args_json(folder / "args.json")
-    vq_path = _relative_to_origin(args["resume_pth"], folder)
+    vq_path = relative_to_origin(args["resume_pth"], folder)
     if not vq_path.exists():
         raise FileNotFoundError(f"{model_file}: its VQ-VAE {args['resume_pth']} (args.json resume_pth) is not under "
                                 f"{_checkpoints_root(folder) or folder} nor in the working directory")

@@ -26,6 +26,11 @@ same loss on the fixed chunks of the validation scenes (TensorBoard Val/loss).
 save_dir gets args.json (all fields of DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig and
 TrainConfig, flat: everything `load_diffusion_model` needs to rebuild the model), data_stats.pth (a copy
 of the person's statistics, so sampling works without the data set) and the checkpoints of train/loop.py.
+
+--arch original builds the original's face or pose model at its sizes (frozen vq-wav2vec from its assets/, the
+face conditioned on the original lip regressor) and writes model*.pt as the original's bare state dicts, with
+the original's args.json keys beside a2p's (train/original_arch.py); load_diffusion_model reads them back as
+the original's models.
 """
 from __future__ import annotations
 
@@ -50,14 +55,17 @@ from model.audio_encoder import AudioEncoderConfig
 from model.denoiser import DenoiserConfig, FiLMTransformer, denoiser_preset
 from model.lip_regressor import LipRegressor
 from model.vqvae import ResidualVQVAE
-from train.checkpoint import RUN_KINDS, check_run_kind, load_model_checkpoint, load_weights, resolve_model_file
+from train.checkpoint import RUN_KINDS, ModelFiles, check_run_kind, load_model_checkpoint, load_weights, \
+    resolve_model_file
 from train.distributed import is_main_process
 from train.loop import TrainConfig, TrainLoop, move_to
-from train.original_layout import load_original_diffusion, original_kind
+from train.original_arch import Arch, OriginalDiffusionFiles, arch_field, lip_never_run, original_args, \
+    original_asset, original_defaults, with_original_audio
+from train.original_layout import LIP_FILE, load_original_diffusion, original_kind, read_original_lip
 from train.train_lip import load_lip_regressor
 from train.train_vq import load_vq
 from utils.cli import run_cli
-from utils.config import arg, from_dict, parse_config
+from utils.config import arg, from_dict, merged_dict, parse_config
 from utils.device import seed_everything
 
 EVAL_BATCH = 8
@@ -74,7 +82,8 @@ class DiffusionDataConfig(AugmentConfig):
                                    "[min, max), zero-padded to max (the original's 400)")
     lip_model_path: Optional[str] = arg(None, "face: lip regressor checkpoint (model*.pt or save_dir of "
                                               "train.train_lip) whose lip vertices condition the model; none = "
-                                              "audio only (lip_dim 0)")
+                                              "audio only (lip_dim 0); with --arch original the original's lip "
+                                              "regressor file (default: its assets/iter-0200000.pt)")
     guide_vq_path: Optional[str] = arg(None, "pose: a train.train_vq checkpoint (the guide's VQ-VAE); the "
                                              "ground-truth keyframes pass through it (encode, decode) before "
                                              "conditioning, as the guide's keyframes do at sampling time; none "
@@ -89,6 +98,7 @@ class DiffusionDataConfig(AugmentConfig):
     timestep_respacing: str = arg("", "accepted for the original's command lines and ignored: training always "
                                       "uses all --diffusion_steps steps (choose sampling steps with "
                                       "sample.generate --timestep_respacing)")
+    arch: Arch = arch_field()
 
 
 class DiffusionModel(NamedTuple):
@@ -163,9 +173,14 @@ def parse_args(argv: list[str] | None = None) -> tuple:
     defaults from the preset of --data_format (flags still win), and --frame_audio for the body."""
     peek = argparse.ArgumentParser(add_help=False)
     peek.add_argument("--data_format", default=DiffusionDataConfig.data_format)
-    data_format = peek.parse_known_args(argv)[0].data_format
+    peek.add_argument("--arch", default=DiffusionDataConfig.arch)
+    peek.add_argument("--max_seq_length", type=int, default=DiffusionDataConfig.max_seq_length)
+    known = peek.parse_known_args(argv)[0]
+    data_format = known.data_format
     defaults = denoiser_preset(data_format) if data_format in ("face", "pose") else {}
     defaults["frame_audio"] = data_format == "pose"  # a2p's body default (README: A body that moves with the speech)
+    if known.arch == "original" and data_format in ("face", "pose"):
+        defaults = original_defaults(data_format, known.max_seq_length)
     return parse_config([TrainConfig, DiffusionDataConfig, DenoiserConfig, AudioEncoderConfig, FeatureBankConfig], argv,
                         defaults=defaults, description=(
                             "Train the face or body diffusion model (FiLM transformer denoiser, x0 prediction) on "
@@ -191,7 +206,10 @@ def main(argv: list[str] | None = None) -> dict:
         data_cfg, data_root=str(Path(data_cfg.data_root).resolve()),
         lip_model_path=str(Path(data_cfg.lip_model_path).resolve()) if data_cfg.lip_model_path else None,
         guide_vq_path=str(resolve_model_file(data_cfg.guide_vq_path).resolve()) if data_cfg.guide_vq_path else None)
-    lip = load_lip_regressor(data_cfg.lip_model_path) if data_cfg.lip_model_path else None
+    if data_cfg.arch == "original":
+        data_cfg, audio_cfg, lip, never_run = original_inputs(train_cfg, data_cfg, audio_cfg)
+    else:
+        lip, never_run = load_lip_regressor(data_cfg.lip_model_path) if data_cfg.lip_model_path else None, None
     guide_vq = load_vq(data_cfg.guide_vq_path)[0] if data_cfg.guide_vq_path else None
     seed_everything(train_cfg.seed)
     train_set = SocialDataset(data_cfg.data_root, "train", data_cfg.data_format,
@@ -207,13 +225,31 @@ def main(argv: list[str] | None = None) -> dict:
     model = FiLMTransformer(model_cfg, audio_cfg)
     loss = DiffusionLoss(GaussianDiffusion(data_cfg.diffusion_steps, data_cfg.noise_schedule), data_cfg.lambda_vel,
                          lip, guide_vq)
+    original = data_cfg.arch == "original"
+    merged = merged_dict(train_cfg, data_cfg, model_cfg, audio_cfg)
     loop = TrainLoop(model, loss, train_set, train_cfg, collate_fn=collate,
                      configs_to_save=(data_cfg, model_cfg, audio_cfg), eval_fn=validation(loss, val_set),
-                     configs_to_record=(bank_cfg,),
-                     init_weights=lambda path: load_diffusion_model(path).model.state_dict())
+                     configs_to_record=(bank_cfg, *([original_args("diffusion", merged)] if original else [])),
+                     init_weights=lambda path: load_diffusion_model(path).model.state_dict(),
+                     model_files=OriginalDiffusionFiles(model, lip, never_run) if original else ModelFiles())
     if is_main_process():
         shutil.copyfile(Path(data_cfg.data_root) / STATS_FILE, Path(train_cfg.save_dir) / STATS_FILE)
     return loop.run()
+
+
+def original_inputs(train_cfg: TrainConfig, data_cfg: DiffusionDataConfig, audio_cfg: AudioEncoderConfig) -> tuple:
+    """--arch original: (data config, audio config reading the original's vq-wav2vec, the original lip
+    regressor of a face model or None, the assets' never-run keys to write beside the weights)
+    (train/original_arch.py)."""
+    audio_cfg, never_run = with_original_audio(audio_cfg, train_cfg.save_dir)
+    lip = None
+    if data_cfg.data_format == "face":
+        path = original_asset(LIP_FILE, train_cfg.save_dir, data_cfg.lip_model_path, "--lip_model_path")
+        lip, never_run = read_original_lip(path), {**never_run, **lip_never_run(path)}
+        data_cfg = dataclasses.replace(data_cfg, lip_model_path=str(path))
+    else:
+        data_cfg = dataclasses.replace(data_cfg, add_frame_cond=1.0)  # what the original's pose run records
+    return data_cfg, audio_cfg, lip, never_run
 
 
 def load_normalizer(model_file: Path, config: dict) -> Normalizer:

@@ -25,6 +25,10 @@ joint-angle error in degrees of the keyframes decoded from the argmax tokens.
 save_dir/args.json holds every field of TrainConfig, GuideDataConfig (resume_pth = the VQ model file as an
 absolute path), GuideConfig and AudioEncoderConfig: everything `load_guide` (and the body sampler) needs to
 rebuild the guide and its VQ-VAE (the original's lacked num_audio_layers, UPSTREAM 9.12).
+
+--arch original builds the original's guide at its sizes (frozen vq-wav2vec from its assets/, two blocks of
+1024-wide audio convs, one shared token table) over an original VQ-VAE run, and writes the original's
+checkpoints/iter-{step:07d}.pt and args.json keys (train/original_arch.py), which load_guide reads back.
 """
 from __future__ import annotations
 
@@ -45,13 +49,14 @@ from data_loaders.feature_bank import FeatureBankConfig, attach_feature_bank
 from model.audio_encoder import AudioEncoderConfig
 from model.guide import GuideConfig, GuideTransformer
 from model.vqvae import ResidualVQVAE, tokens_from_indices
-from train.checkpoint import check_run_kind, load_model_checkpoint, load_weights, resolve_model_file, \
+from train.checkpoint import ModelFiles, check_run_kind, load_model_checkpoint, load_weights, resolve_model_file, \
     resolve_recorded_path
 from train.loop import TrainConfig, TrainLoop
+from train.original_arch import OriginalGuideFiles, original_args, original_defaults, with_original_audio
 from train.original_layout import load_original_guide, original_kind
 from train.train_vq import KeyframeDataConfig, keyframe_dataset, keyframes_and_mask, load_vq, rotation_dims
 from utils.cli import run_cli
-from utils.config import arg, from_dict, parse_config
+from utils.config import arg, from_dict, merged_dict, parse_config
 from utils.device import seed_everything
 
 TRAIN_DEFAULTS = dict(lr=2e-4, betas=(0.9, 0.99), weight_decay=0.1, batch_size=16, num_steps=100_000,
@@ -169,6 +174,15 @@ def train_guide(train_cfg: TrainConfig, data_cfg: GuideDataConfig, guide_cfg: Gu
                          "`python -m train.train_vq`)")
     vq, _, vq_file = load_vq(data_cfg.resume_pth)
     check_vq_match(guide_cfg, vq, vq_file)
+    original = data_cfg.arch == "original"
+    if original and original_kind(vq_file) != "vq":
+        raise ValueError(f"--arch original: the VQ-VAE {vq_file} is an a2p run; the original's guide learns the "
+                         f"tokens of the original's VQ-VAE (net_iter*.pth: train.train_vq --arch original, or its "
+                         f"released file), which its own code loads")
+    never_run = {}
+    if original:
+        audio_cfg, never_run = with_original_audio(audio_cfg, train_cfg.save_dir)
+        data_cfg = dataclasses.replace(data_cfg, add_frame_cond=1.0)  # what the original's guide run records
     dataset = keyframe_dataset(data_cfg, "train", data_cfg.augment)
     attach_feature_bank(dataset, bank_cfg, audio_cfg)
     data_cfg = dataclasses.replace(data_cfg, resume_pth=str(vq_file), data_root=str(Path(data_cfg.data_root).resolve()))
@@ -179,11 +193,14 @@ def train_guide(train_cfg: TrainConfig, data_cfg: GuideDataConfig, guide_cfg: Gu
     frequencies = token_frequencies(vq, keyframe_dataset(data_cfg, "train", random_windows=False))
     seed_everything(train_cfg.seed)
     model = GuideTransformer(guide_cfg, audio_cfg)
+    merged = merged_dict(train_cfg, data_cfg, guide_cfg, audio_cfg)
     loop = TrainLoop(model, GuideLoss(vq), dataset, train_cfg, collate_fn=collate,
                      configs_to_save=(data_cfg, guide_cfg, audio_cfg),
                      eval_fn=lambda model, step: evaluate_guide(model, vq, val_set, frequencies,
                                                                 train_cfg.batch_size),
-                     configs_to_record=(bank_cfg,), init_weights=lambda path: load_guide(path).model.state_dict())
+                     configs_to_record=(bank_cfg, *([original_args("guide", merged)] if original else [])),
+                     init_weights=lambda path: load_guide(path).model.state_dict(),
+                     model_files=OriginalGuideFiles(model, never_run) if original else ModelFiles())
     return loop.run()
 
 
@@ -217,8 +234,13 @@ def parse_args(argv: list[str] | None = None) -> tuple:
     --gn turns gradient clipping at 1.0 back on after --grad_clip 0."""
     peek = argparse.ArgumentParser(add_help=False)
     peek.add_argument("--resume_pth", default="")
-    resume_pth = peek.parse_known_args(argv)[0].resume_pth
+    peek.add_argument("--arch", default=GuideDataConfig.arch)
+    peek.add_argument("--max_seq_length", type=int, default=GuideDataConfig.max_seq_length)
+    known = peek.parse_known_args(argv)[0]
+    resume_pth = known.resume_pth
     defaults = dict(TRAIN_DEFAULTS)
+    if known.arch == "original":
+        defaults.update(original_defaults("guide", known.max_seq_length))
     if resume_pth:
         try:
             _, vq_config, _ = load_vq(resume_pth)

@@ -23,6 +23,10 @@ absolute reconstruction error of the joint angles in degrees (un-normalised, rot
 
 save_dir/args.json holds every field of TrainConfig, KeyframeDataConfig and VQConfig; the model files also
 carry them, so `load_vq(path)` rebuilds the model from a model file or save_dir alone.
+
+--arch original (the same model: a2p's VQ-VAE is the original's at these defaults) writes the original's
+net_iter{step}.pth files and args.json keys instead (train/original_arch.py), which the original's guide
+trainer and sampler load, and load_vq reads back as the original's VQ-VAE.
 """
 from __future__ import annotations
 
@@ -40,11 +44,12 @@ from avatar.parameters import translation_dims
 from data_loaders.dataset import SocialDataset, collate
 from data_loaders.format import KEYFRAME_STEP
 from model.vqvae import ResidualVQVAE, VQConfig
-from train.checkpoint import check_run_kind, load_model_checkpoint, load_weights, resolve_model_file
+from train.checkpoint import ModelFiles, check_run_kind, load_model_checkpoint, load_weights, resolve_model_file
 from train.loop import TrainConfig, TrainLoop
+from train.original_arch import Arch, OriginalVQFiles, arch_field, original_args
 from train.original_layout import load_original_vq, original_kind
 from utils.cli import run_cli
-from utils.config import arg, from_dict, parse_config
+from utils.config import arg, from_dict, merged_dict, parse_config
 from utils.device import seed_everything
 
 TRAIN_DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.99), batch_size=64, num_steps=300_000, warm_up_iter=1000,
@@ -63,6 +68,7 @@ class KeyframeDataConfig:
                                                "body pose")
     add_frame_cond: Optional[float] = arg(None, "accepted for the original's command lines: 1 = keyframes at 1 "
                                                 "fps, which these models always use")
+    arch: Arch = arch_field()
 
 
 def keyframe_dataset(cfg: KeyframeDataConfig, split: str, augment: bool = False,
@@ -150,9 +156,13 @@ def train_vq(train_cfg: TrainConfig, data_cfg: KeyframeDataConfig, vq_cfg: VQCon
     val_set = keyframe_dataset(data_cfg, "val")
     seed_everything(train_cfg.seed)
     model = ResidualVQVAE(vq_cfg)
+    original = data_cfg.arch == "original"
     loop = TrainLoop(model, vq_loss, dataset, train_cfg, collate_fn=collate, configs_to_save=(data_cfg, vq_cfg),
                      eval_fn=lambda model, step: evaluate_vq(model, val_set, train_cfg.batch_size),
-                     init_weights=lambda path: load_vq(path)[0].state_dict())
+                     init_weights=lambda path: load_vq(path)[0].state_dict(),
+                     configs_to_record=(original_args("vq", merged_dict(train_cfg, data_cfg, vq_cfg)),) if original
+                     else (),
+                     model_files=OriginalVQFiles(model) if original else ModelFiles())
     return loop.run()
 
 

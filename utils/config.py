@@ -168,10 +168,11 @@ def parse_config(config_types: Sequence[type], argv: Sequence[str] | None = None
 
 
 def merged_dict(*configs: Any) -> dict[str, Any]:
-    """The fields of several dataclass instances as one flat dict (the layout of args.json)."""
+    """The fields of several dataclass instances (or plain dicts of more keys) as one flat dict (the layout of
+    args.json)."""
     merged: dict[str, Any] = {}
     for config in configs:
-        merged.update(dataclasses.asdict(config))
+        merged.update(config if isinstance(config, Mapping) else dataclasses.asdict(config))
     return merged
 
 
