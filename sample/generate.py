@@ -50,7 +50,7 @@ from sample.audio_input import AudioOnDisk, open_conversation_audio
 from sample.body import BodyConfig, BodySampler
 from sample.face import FaceSampler
 from sample.face_range import face_range_report
-from sample.original_flags import (OriginalFlagsConfig, device_of, original_sampler_default, paired_folder,
+from sample.original_flags import (OriginalFlagsConfig, original_sampler_default, paired_folder,
                                    sampler_note, window_length)
 from sample.partner import PARTNER_SEED_OFFSET, PartnerConfig, partner_inputs, partner_path
 from sample.recommended import SAMPLING_FILE, checkpoint_folder, recommended_sampling
@@ -60,7 +60,7 @@ from train.original_layout import OriginalModelConfig, original_kind
 from train.train_diffusion import load_diffusion_model
 from utils.cli import run_cli
 from utils.config import arg, merged_dict, parse_config
-from utils.device import device_name, resolve_device, seed_everything
+from utils.device import device_name, device_of, resolve_device, seed_everything
 from utils.files import writable_output_folder
 from visualize.video import VIEW_SIZE_RANGE
 

@@ -67,11 +67,6 @@ def window_length(max_seq_length: int | None, curr_seq_length: int | None) -> in
     return max_seq_length if max_seq_length is not None else curr_seq_length
 
 
-def device_of(device: str, cuda: bool | None) -> str:
-    """The --device to use: "cpu" for --no-cuda with --device left at auto, else --device (--cuda is auto)."""
-    return "cpu" if cuda is False and device == "auto" else device
-
-
 def paired_folder(data_root: str) -> str:
     """The paired identity's person folder beside `data_root` (its name with the ID replaced); one line naming
     the pairs when the folder names none of them."""

@@ -79,7 +79,7 @@ from train.distributed import all_reduce_mean, barrier, cleanup, is_distributed,
 from train.run_lock import lock_run_folder
 from train.workers import STOP_SIGNALS, LoaderWorkers
 from utils.config import arg, load_args_json, merged_dict, save_args_json
-from utils.device import autocast, device_name
+from utils.device import autocast, device_name, device_of
 from utils.files import remove_stale_temp_files
 
 PROGRESS_INTERVAL = 50  # steps between progress-bar loss updates (each one synchronises the device)
@@ -171,7 +171,7 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 
 def run_device(cfg: TrainConfig) -> str:
     """The device to train on: --device, or the CPU for the original's --no-cuda with --device auto."""
-    return "cpu" if cfg.cuda is False and cfg.device == "auto" else cfg.device
+    return device_of(cfg.device, cfg.cuda)
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:

@@ -49,3 +49,9 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def device_of(device: str, cuda: bool | None) -> str:
+    """The --device to use with the original's --cuda / --no-cuda switch: "cpu" for --no-cuda with --device
+    left at auto, else --device (--cuda is auto)."""
+    return "cpu" if cuda is False and device == "auto" else device
