@@ -7,7 +7,8 @@ Every stage also gets --data_root and --save_dir RUN/<stage> from train_all.sh; 
 RUN (the pose model's training keyframes go through RUN/vq, as the guide's do at sampling time).
 
 small      the shipped checkpoints/: d 128, 4 layers, log-mel 64 + audio convs 64 wide, 8 s windows, a short
-           hot schedule (warm-up 100 steps, cosine to 0) and a short EMA; the audio of the training windows from
+           hot schedule (warm-up 100 steps, cosine to 0) and a short EMA; the lip regressor and the face model
+           hear their training voices warped by up to 6 semitones (--voice_warp); the audio of the training windows from
            the feature bank (data_loaders/feature_bank.py: 8 variants per scene, made once); loading in the
            training process (on 2 cores a worker process only competes with the step: scripts/bench_train.py)
 small-gpu  the same models on one GPU: 4x the batch, bf16, two loader workers, 4x the steps of small at a
@@ -30,9 +31,9 @@ _DIFFUSION = ["--latent_dim", "128", "--layers", "4", "--heads", "4", "--ff_size
 _SMALL = {
     "lip": ["--lip_latent_dim", "128", "--lip_encoder_layers", "1", "--lip_decoder_layers", "2", "--lip_ff_size",
             "256", "--max_seq_length", "240", "--min_seq_length", "180", "--batch_size", "16", "--lr", "5e-4",
-            "--ema_decay", "0.99", "--num_steps", "3000", *_AUDIO, *_LOOP],
+            "--ema_decay", "0.99", "--num_steps", "3000", "--voice_warp", "6", *_AUDIO, *_LOOP],
     "face": [*_DIFFUSION, "--batch_size", "8", "--lr", "5e-4", "--num_cond_layers", "1", "--num_steps", "3000",
-             *_LOOP],
+             "--voice_warp", "6", *_LOOP],
     "vq": ["--codebook_size", "256", "--depth", "4", "--emb_width", "64", "--translation_weight", "10",
            "--batch_size", "32", "--num_steps", "3000", "--warm_up_iter", "100", "--num_workers", "0",
            "--log_interval", "100", "--save_interval", "1000", "--eval_interval", "1000", "--keep_checkpoints", "1"],
