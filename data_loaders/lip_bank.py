@@ -13,7 +13,7 @@ recording is cut into windows.
 
 Layout, next to the feature bank's scenes:
 
-    <feature bank folder>/lips_<key>/lips.json       the regressor file, the window and the key
+    <feature bank folder>/lips_<key>/lips.json       the regressor file and the window
     <feature bank folder>/lips_<key>/<scene>.npy     float16 (V, T, L*3), V the bank's variants
 
 The key hashes the regressor's model file (its bytes) and the window, so another regressor, or the same one
